@@ -1,1 +1,58 @@
-//! Operators.
+//! corestrom-operators: the DataStream-style API and corestrom's built-in operators.
+//!
+//! Start from an [`Env`], add sources, transform the resulting [`Stream`]s, end them in sinks,
+//! and execute. Every operator runs on every shard; operators between exchanges are fused into
+//! one chain per shard.
+//!
+//! ```
+//! use corestrom_operators::prelude::*;
+//!
+//! let env = Env::builder().shards(2).build()?;
+//! let counts = env
+//!     .from_vec((0..1000u64).collect())
+//!     .filter(|n| n % 3 == 0)
+//!     .key_by(|n| n % 10)
+//!     .fold(0u64, |count, _n| *count += 1)
+//!     .collect();
+//! env.execute_and_wait()?;
+//! let mut last = std::collections::BTreeMap::new();
+//! for (key, count) in counts.take() {
+//!     last.insert(key, count);
+//! }
+//! assert_eq!(last.values().sum::<u64>(), 334);
+//! # Ok::<(), corestrom_operators::JobError>(())
+//! ```
+//!
+//! Catalog: transforms [`Stream::map`], [`Stream::filter`], [`Stream::filter_map`],
+//! [`Stream::flat_map`], [`Stream::inspect`]; event time [`Stream::with_timestamps`] with a
+//! [`WatermarkStrategy`]; exchanges [`Stream::key_by`], [`Stream::rebalance`],
+//! [`Stream::broadcast`], [`Stream::union`]; keyed [`KeyedStream::reduce`],
+//! [`KeyedStream::fold`]; sinks [`Stream::collect`], [`Stream::print`], [`Stream::blackhole`],
+//! [`Stream::write_jsonl`], or any [`corestrom_runtime::Sink`].
+
+mod env;
+mod filter;
+mod filter_map;
+mod flat_map;
+mod inspect;
+mod keyed_reduce;
+mod map;
+pub mod sink;
+pub mod source;
+mod stream;
+mod timestamps;
+
+pub use corestrom_runtime::{JobError, JobReport, OperatorError};
+pub use env::{Env, EnvBuilder};
+pub use stream::{KeyedStream, Stream};
+pub use timestamps::WatermarkStrategy;
+
+/// Everything a pipeline usually needs.
+pub mod prelude {
+    pub use crate::sink::Collected;
+    pub use crate::{Env, EnvBuilder, KeyedStream, Stream, WatermarkStrategy};
+    pub use corestrom_runtime::{
+        EventTime, JobError, JobReport, OperatorError, Pinning, Record, Sink, SinkWriter, Source,
+        SourcePoll, SourceReader, SplitContext, StableHash,
+    };
+}

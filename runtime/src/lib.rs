@@ -1,1 +1,51 @@
-//! Runtime.
+//! corestrom-runtime: the thread-per-core engine under corestrom's API.
+//!
+//! A job is a [`graph::JobGraph`] of sources, operators, exchanges and sinks. [`job::execute`]
+//! runs it on `shards` threads, each a pinned glommio executor that runs every node of the graph
+//! for its own split of the data:
+//!
+//! - Operators between two exchanges are **fused** into one chain of [`collector::Collector`]s
+//!   called once per batch ([`element::Batch`]), so a record crosses no queue inside a shard.
+//! - **Exchanges** (`key_by`, rebalance, broadcast) move batches between shards through an N × N
+//!   mesh of bounded lock-free SPSC rings ([`channel`]); a full ring pauses the producers
+//!   upstream of it (backpressure), batch buffers are recycled, and a parked shard is woken when
+//!   data arrives ([`park`]).
+//! - **Event time**: watermarks, idleness and end-of-stream travel in order with the data
+//!   ([`element::Signal`]); every multi-input point takes the minimum over its active inputs
+//!   ([`collector::InputFrontier`]).
+//! - `key_by` places keys by a stable hash into key groups owned by shards in contiguous ranges
+//!   ([`hash`]), so state can later be redistributed when the shard count changes.
+//!
+//! The user-facing builder API lives in `corestrom-operators`; this crate knows nothing about
+//! concrete operators.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod channel;
+pub mod collector;
+pub mod config;
+pub mod constants;
+pub mod element;
+pub mod error;
+pub mod exchange;
+pub mod graph;
+pub mod hash;
+pub mod job;
+pub mod metrics;
+pub mod op_scope;
+pub mod park;
+pub mod shard;
+pub mod sink;
+pub mod source;
+pub mod time;
+
+pub use collector::{BoxCollector, Collector};
+pub use config::{JobConfig, Pinning};
+pub use element::{Batch, CheckpointId, Record, Signal, StreamStatus};
+pub use error::{JobError, OpResult, OperatorError, ShardId};
+pub use graph::{Data, JobGraph, NodeId, OperatorContext};
+pub use hash::{KeyGroup, StableHash};
+pub use job::{Canceller, JobHandle, JobReport, execute};
+pub use sink::{Sink, SinkWriter};
+pub use source::{Source, SourcePoll, SourceReader, SplitContext};
+pub use time::{Clock, END_OF_TIME, EventTime, NO_TIMESTAMP};

@@ -1,0 +1,5 @@
+//! Built-in sources.
+
+mod iter;
+
+pub use iter::{IterSource, VecSource};

@@ -1,0 +1,446 @@
+//! The logical job graph and how each shard instantiates it.
+//!
+//! Nodes are added in topological order (a node's inputs always exist already), each with a
+//! typed spec hidden behind `NodeSpec`. Every node runs on every shard. Exchanges cut the graph
+//! into stages; everything between them is fused: when a shard instantiates the graph it walks
+//! the nodes from sinks back to sources, and each node wraps the collectors of its consumers into
+//! its own collector, so a stage becomes one nested chain of plain calls. Nodes that no sink
+//! consumes are not instantiated.
+//!
+//! Exchange ordinals (1, 2, … in node order) are the levels that the shard loop's backpressure
+//! rule uses: a driver at level L only feeds exchanges with a higher ordinal.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::channel::{ChannelReceiver, ChannelSender, channel};
+use crate::collector::{BoxCollector, fan_out, union_inputs};
+use crate::config::JobConfig;
+use crate::element::Batch;
+use crate::error::{JobError, OperatorError};
+use crate::exchange::{ExchangeSender, Outbox, Receiver, Route};
+use crate::metrics::ShardMetrics;
+use crate::park::Parker;
+use crate::shard::{Driver, Pump};
+use crate::sink::{Sink, SinkCollector};
+use crate::source::{Source, SourceDriver, SplitContext};
+use crate::time::Clock;
+
+/// Values that can flow along a stream: moved between shards, cloned for fan-out and broadcast.
+pub trait Data: Clone + Send + 'static {}
+impl<T: Clone + Send + 'static> Data for T {}
+
+/// Identifies a node of the job graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u32);
+
+/// What an operator factory sees when it creates the operator for one shard.
+pub struct OperatorContext<'a> {
+    /// This shard and the shard count.
+    pub split: SplitContext,
+    /// The job's runtime configuration.
+    pub config: &'a JobConfig,
+    /// The job clock.
+    pub clock: Clock,
+    /// The operator's node id, for `op_scope::enter`.
+    pub operator: u32,
+    /// The operator's name.
+    pub name: &'a str,
+}
+
+/// Builds one operator instance: given its downstream, returns the collector its input feeds.
+pub type OperatorFactory<I, O> = dyn Fn(&OperatorContext<'_>, BoxCollector<O>) -> Result<BoxCollector<I>, OperatorError>
+    + Send
+    + Sync;
+
+/// Builds one shard's route of an exchange.
+pub type RouteFactory<T> = dyn Fn(SplitContext, &JobConfig) -> Box<dyn Route<T>> + Send + Sync;
+
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) inputs: Vec<NodeId>,
+    pub(crate) spec: Box<dyn NodeSpec>,
+}
+
+/// A node's behaviour, with its types hidden.
+pub(crate) trait NodeSpec: Send + Sync {
+    fn is_sink(&self) -> bool {
+        false
+    }
+
+    /// For exchanges: the channel endpoints of every shard, created before the shards start.
+    fn exchange_endpoints(
+        &self,
+        _config: &JobConfig,
+        _parkers: &[Arc<Parker>],
+    ) -> Option<Vec<Box<dyn Any + Send>>> {
+        None
+    }
+
+    /// Instantiates the node on one shard. `outputs` holds a `BoxCollector<Out>` per consumer;
+    /// the result holds a `BoxCollector<In_i>` per input, in input order.
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError>;
+}
+
+/// The logical graph of a job.
+#[derive(Default)]
+pub struct JobGraph {
+    pub(crate) nodes: Vec<Node>,
+}
+
+impl std::fmt::Debug for JobGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.nodes.iter().map(|n| (&n.name, &n.inputs)).collect();
+        f.debug_struct("JobGraph").field("nodes", &names).finish()
+    }
+}
+
+impl JobGraph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        JobGraph::default()
+    }
+
+    /// The name of a node.
+    pub fn name(&self, node: NodeId) -> &str {
+        &self.nodes[node.0 as usize].name
+    }
+
+    /// Renames a node (operator names appear in errors and metrics).
+    pub fn set_name(&mut self, node: NodeId, name: impl Into<String>) {
+        self.nodes[node.0 as usize].name = name.into();
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when the graph has no node.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn add(
+        &mut self,
+        name: impl Into<String>,
+        inputs: Vec<NodeId>,
+        spec: Box<dyn NodeSpec>,
+    ) -> NodeId {
+        for input in &inputs {
+            assert!(
+                (input.0 as usize) < self.nodes.len(),
+                "input {input:?} does not exist"
+            );
+        }
+        let id = NodeId(self.nodes.len() as u32);
+        self.nodes.push(Node {
+            name: name.into(),
+            inputs,
+            spec,
+        });
+        id
+    }
+
+    /// Adds a parallel source.
+    pub fn add_source<T: Data>(
+        &mut self,
+        name: impl Into<String>,
+        source: impl Source<T>,
+    ) -> NodeId {
+        self.add(
+            name,
+            vec![],
+            Box::new(SourceSpec {
+                source,
+                _t: PhantomData,
+            }),
+        )
+    }
+
+    /// Adds an operator fused into its input's chain.
+    pub fn add_operator<I: Data, O: Data>(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        factory: Box<OperatorFactory<I, O>>,
+    ) -> NodeId {
+        self.add(name, vec![input], Box::new(OperatorSpec { factory }))
+    }
+
+    /// Adds an exchange that redistributes its input across shards by `route`.
+    pub fn add_exchange<T: Data>(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        route: Box<RouteFactory<T>>,
+    ) -> NodeId {
+        self.add(name, vec![input], Box::new(ExchangeSpec { route }))
+    }
+
+    /// Adds a union of streams of the same type.
+    pub fn add_union<T: Data>(&mut self, name: impl Into<String>, inputs: Vec<NodeId>) -> NodeId {
+        assert!(!inputs.is_empty(), "a union needs inputs");
+        self.add(name, inputs, Box::new(UnionSpec::<T>(PhantomData)))
+    }
+
+    /// Adds a sink.
+    pub fn add_sink<T: Data>(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        sink: impl Sink<T>,
+    ) -> NodeId {
+        self.add(
+            name,
+            vec![input],
+            Box::new(SinkSpec {
+                sink,
+                _t: PhantomData,
+            }),
+        )
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), JobError> {
+        if !self.nodes.iter().any(|n| n.spec.is_sink()) {
+            return Err(JobError::Graph(
+                "the job has no sink, so nothing would run".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One shard's instantiation state: what the nodes register while the chain is built.
+pub(crate) struct ShardBuild {
+    pub(crate) split: SplitContext,
+    pub(crate) config: Arc<JobConfig>,
+    pub(crate) clock: Clock,
+    pub(crate) loop_now: Rc<Cell<u64>>,
+    pub(crate) metrics: Rc<RefCell<ShardMetrics>>,
+    pub(crate) drivers: Vec<Box<dyn Driver>>,
+    pub(crate) pumps: Vec<Rc<RefCell<dyn Pump>>>,
+    pub(crate) sinks_finished: Vec<Rc<Cell<bool>>>,
+    /// Exchange endpoints by node id, taken once by the exchange's `instantiate`.
+    pub(crate) endpoints: Vec<Option<Box<dyn Any + Send>>>,
+    /// Exchange ordinal by node id (0 for other nodes).
+    pub(crate) levels: Vec<u32>,
+    pub(crate) names: Arc<Vec<String>>,
+}
+
+impl ShardBuild {
+    fn context(&self, node: NodeId) -> OperatorContext<'_> {
+        OperatorContext {
+            split: self.split,
+            config: &self.config,
+            clock: self.clock,
+            operator: node.0,
+            name: &self.names[node.0 as usize],
+        }
+    }
+}
+
+fn downcast_outputs<T: Data>(outputs: Vec<Box<dyn Any>>) -> Vec<BoxCollector<T>> {
+    outputs
+        .into_iter()
+        .map(|o| {
+            *o.downcast::<BoxCollector<T>>()
+                .expect("graph wiring: output type matches its node")
+        })
+        .collect()
+}
+
+fn erase<T: Data>(collector: BoxCollector<T>) -> Box<dyn Any> {
+    Box::new(collector)
+}
+
+struct SourceSpec<T, S> {
+    source: S,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Data, S: Source<T>> NodeSpec for SourceSpec<T, S> {
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        _inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let down = fan_out(downcast_outputs::<T>(outputs));
+        crate::op_scope::enter(node.0);
+        let reader = self.source.create_reader(build.split)?;
+        build.drivers.push(Box::new(SourceDriver {
+            operator: node.0,
+            reader,
+            down,
+            batch: Batch::with_capacity(build.config.batch_records),
+            batch_records: build.config.batch_records,
+            finished: false,
+            last_tick_ns: 0,
+            metrics: Rc::clone(&build.metrics),
+        }));
+        Ok(vec![])
+    }
+}
+
+struct OperatorSpec<I, O> {
+    factory: Box<OperatorFactory<I, O>>,
+}
+
+impl<I: Data, O: Data> NodeSpec for OperatorSpec<I, O> {
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        _inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let down = fan_out(downcast_outputs::<O>(outputs));
+        crate::op_scope::enter(node.0);
+        let input = (self.factory)(&build.context(node), down)?;
+        Ok(vec![erase(input)])
+    }
+}
+
+/// One shard's endpoints of an exchange: senders to every shard, receivers from every shard.
+type Endpoints<T> = (Vec<ChannelSender<T>>, Vec<ChannelReceiver<T>>);
+
+struct ExchangeSpec<T> {
+    route: Box<RouteFactory<T>>,
+}
+
+impl<T: Data> NodeSpec for ExchangeSpec<T> {
+    fn exchange_endpoints(
+        &self,
+        config: &JobConfig,
+        parkers: &[Arc<Parker>],
+    ) -> Option<Vec<Box<dyn Any + Send>>> {
+        let n = config.shards;
+        let mut senders: Vec<Vec<ChannelSender<T>>> =
+            (0..n).map(|_| Vec::with_capacity(n)).collect();
+        let mut receivers: Vec<Vec<Option<ChannelReceiver<T>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        for (from, senders_from) in senders.iter_mut().enumerate() {
+            for (to, receivers_to) in receivers.iter_mut().enumerate() {
+                let (tx, rx) = channel(
+                    config.ring_capacity,
+                    Arc::clone(&parkers[from]),
+                    Arc::clone(&parkers[to]),
+                );
+                senders_from.push(tx);
+                receivers_to[from] = Some(rx);
+            }
+        }
+        Some(
+            senders
+                .into_iter()
+                .zip(receivers)
+                .map(|(tx, rx)| {
+                    let rx: Vec<_> = rx
+                        .into_iter()
+                        .map(|r| r.expect("every pair has a channel"))
+                        .collect();
+                    Box::new((tx, rx)) as Box<dyn Any + Send>
+                })
+                .collect(),
+        )
+    }
+
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        _inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let down = fan_out(downcast_outputs::<T>(outputs));
+        let endpoints = build.endpoints[node.0 as usize]
+            .take()
+            .expect("exchange endpoints are taken once");
+        let (senders, receivers) = *endpoints
+            .downcast::<Endpoints<T>>()
+            .expect("exchange endpoint type");
+        let level = build.levels[node.0 as usize];
+        debug_assert!(level > 0);
+        let outbox = Rc::new(RefCell::new(Outbox::new(
+            level,
+            senders,
+            build.config.batch_records,
+            Rc::clone(&build.loop_now),
+        )));
+        build
+            .pumps
+            .push(Rc::clone(&outbox) as Rc<RefCell<dyn Pump>>);
+        build
+            .drivers
+            .push(Box::new(Receiver::new(level, node.0, receivers, down)));
+        let route = (self.route)(build.split, &build.config);
+        Ok(vec![erase::<T>(Box::new(ExchangeSender::new(
+            outbox, route,
+        )))])
+    }
+}
+
+impl<T: 'static> Route<T> for Box<dyn Route<T>> {
+    #[inline]
+    fn destination(&mut self, value: &T) -> crate::exchange::Destination {
+        (**self).destination(value)
+    }
+}
+
+struct UnionSpec<T>(PhantomData<fn() -> T>);
+
+impl<T: Data> NodeSpec for UnionSpec<T> {
+    fn instantiate(
+        &self,
+        _build: &mut ShardBuild,
+        _node: NodeId,
+        inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let down = fan_out(downcast_outputs::<T>(outputs));
+        Ok(union_inputs(down, inputs).into_iter().map(erase).collect())
+    }
+}
+
+struct SinkSpec<T, S> {
+    sink: S,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T: Data, S: Sink<T>> NodeSpec for SinkSpec<T, S> {
+    fn is_sink(&self) -> bool {
+        true
+    }
+
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        _inputs: usize,
+        _outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        crate::op_scope::enter(node.0);
+        let writer = self.sink.create_writer(build.split)?;
+        let finished = Rc::new(Cell::new(false));
+        build.sinks_finished.push(Rc::clone(&finished));
+        let collector: BoxCollector<T> = Box::new(SinkCollector {
+            operator: node.0,
+            writer,
+            metrics: Rc::clone(&build.metrics),
+            clock: build.clock,
+            finished,
+        });
+        Ok(vec![erase(collector)])
+    }
+}

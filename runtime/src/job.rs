@@ -1,0 +1,304 @@
+//! Starting a job on its shards, stopping it, and collecting its outcome.
+//!
+//! `execute` validates the configuration and the graph, creates every exchange's channel mesh,
+//! and starts one glommio executor thread per shard (pinned when there are enough cores). The
+//! first shard that fails records its error and stops the others (they see `is_stopping` on
+//! their next loop turn and are woken if parked); `JobHandle::wait` joins every thread, so no
+//! thread outlives the job, and returns the root cause.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::{JobConfig, Pinning, allowed_cpus};
+use crate::error::{JobError, ShardId};
+use crate::graph::{JobGraph, ShardBuild};
+use crate::metrics::ShardMetrics;
+use crate::park::Parker;
+use crate::source::SplitContext;
+use crate::time::Clock;
+
+/// Shared by all shards of a job: the stop flag, the first failure, and everyone's parker.
+#[derive(Debug)]
+pub(crate) struct JobControl {
+    stopping: AtomicBool,
+    failure: Mutex<Option<JobError>>,
+    parkers: Vec<Arc<Parker>>,
+}
+
+impl JobControl {
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for parker in &self.parkers {
+            parker.wake();
+        }
+    }
+
+    fn fail(&self, error: JobError) {
+        {
+            let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if failure.is_none() {
+                *failure = Some(error);
+            }
+        }
+        self.stop();
+    }
+}
+
+/// What a finished job measured.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// Wall time from the start of the shards to the end of the last one.
+    pub elapsed: Duration,
+    /// Shards the job ran on.
+    pub shards: usize,
+    /// Cores the shards ran on: `min(shards, available cores)`.
+    pub cores: usize,
+    /// Totals over all shards (latency histogram merged, CPU time summed).
+    pub totals: ShardMetrics,
+    /// Each shard's own numbers.
+    pub per_shard: Vec<ShardMetrics>,
+}
+
+/// A running job.
+#[derive(Debug)]
+pub struct JobHandle {
+    threads: Vec<glommio::ExecutorJoinHandle<Result<ShardMetrics, JobError>>>,
+    control: Arc<JobControl>,
+    started: Instant,
+    shards: usize,
+}
+
+impl JobHandle {
+    /// Asks every shard to stop; `wait` then returns `JobError::Cancelled` unless the job had
+    /// already failed or finished.
+    pub fn cancel(&self) {
+        self.control.stop();
+    }
+
+    /// A handle that cancels the job from another thread.
+    pub fn canceller(&self) -> Canceller {
+        Canceller(Arc::clone(&self.control))
+    }
+
+    /// Waits for every shard thread to end.
+    ///
+    /// # Errors
+    /// The first failure of any shard (naming operator and shard), or `Cancelled`.
+    pub fn wait(self) -> Result<JobReport, JobError> {
+        let mut per_shard = Vec::with_capacity(self.threads.len());
+        let mut first_error = None;
+        for (shard, thread) in self.threads.into_iter().enumerate() {
+            match thread.join() {
+                Ok(Ok(metrics)) => per_shard.push(metrics),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(JobError::Panic {
+                        operator: "shard runtime".into(),
+                        shard: ShardId(shard),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        let elapsed = self.started.elapsed();
+        // The recorded failure is the root cause; the other shards only saw the stop.
+        let recorded = self
+            .control
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(error) = recorded.or(first_error) {
+            return Err(error);
+        }
+        let mut totals = ShardMetrics::default();
+        for m in &per_shard {
+            totals.merge(m);
+        }
+        let cores = self.shards.min(crate::config::available_cores());
+        Ok(JobReport {
+            elapsed,
+            shards: self.shards,
+            cores,
+            totals,
+            per_shard,
+        })
+    }
+}
+
+/// Cancels a job from anywhere (`Send + Sync + Clone`).
+#[derive(Clone, Debug)]
+pub struct Canceller(Arc<JobControl>);
+
+impl Canceller {
+    /// Asks every shard to stop.
+    pub fn cancel(&self) {
+        self.0.stop();
+    }
+}
+
+/// Starts `graph` on `config.shards` shards.
+///
+/// # Errors
+/// An invalid configuration or graph, or a shard thread that could not start (the others are
+/// stopped and joined first).
+pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError> {
+    config.validate()?;
+    graph.validate()?;
+    let shards = config.shards;
+    let parkers: Vec<Arc<Parker>> = (0..shards).map(|_| Arc::new(Parker::new())).collect();
+    let control = Arc::new(JobControl {
+        stopping: AtomicBool::new(false),
+        failure: Mutex::new(None),
+        parkers: parkers.clone(),
+    });
+
+    // Channel meshes, one per exchange, split into per-shard bundles.
+    let n_nodes = graph.nodes.len();
+    let mut levels = vec![0u32; n_nodes];
+    let mut per_shard_endpoints: Vec<Vec<Option<Box<dyn std::any::Any + Send>>>> = (0..shards)
+        .map(|_| (0..n_nodes).map(|_| None).collect())
+        .collect();
+    let mut next_level = 1;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if let Some(bundles) = node.spec.exchange_endpoints(&config, &parkers) {
+            levels[i] = next_level;
+            next_level += 1;
+            for (shard, bundle) in bundles.into_iter().enumerate() {
+                per_shard_endpoints[shard][i] = Some(bundle);
+            }
+        }
+    }
+
+    let names: Arc<Vec<String>> = Arc::new(graph.nodes.iter().map(|n| n.name.clone()).collect());
+    let graph = Arc::new(graph);
+    let config = Arc::new(config);
+    let levels = Arc::new(levels);
+    let clock = Clock::start();
+    let cpus = allowed_cpus();
+    let pin = config.pinning == Pinning::Auto && shards <= cpus.len();
+
+    let mut threads = Vec::with_capacity(shards);
+    for (shard, endpoints) in per_shard_endpoints.into_iter().enumerate() {
+        let placement = if pin {
+            Placement::Fixed(cpus[shard])
+        } else {
+            Placement::Unbound
+        };
+        let graph = Arc::clone(&graph);
+        let config = Arc::clone(&config);
+        let shard_control = Arc::clone(&control);
+        let parker = Arc::clone(&parkers[shard]);
+        let levels = Arc::clone(&levels);
+        let names = Arc::clone(&names);
+        let spawned = LocalExecutorBuilder::new(placement)
+            .name(&format!("corestrom-shard-{shard}"))
+            // The shard loop parks itself; glommio's own spinning would only burn the core.
+            .spin_before_park(Duration::from_millis(0))
+            .spawn(move || async move {
+                let split = SplitContext {
+                    shard,
+                    shards: config.shards,
+                };
+                parker.register_current_thread();
+                let build = ShardBuild {
+                    split,
+                    config,
+                    clock,
+                    loop_now: Default::default(),
+                    metrics: Default::default(),
+                    drivers: Vec::new(),
+                    pumps: Vec::new(),
+                    sinks_finished: Vec::new(),
+                    endpoints,
+                    levels: levels.to_vec(),
+                    names,
+                };
+                let outcome = run_shard(graph, build, Arc::clone(&shard_control), parker).await;
+                match outcome {
+                    Ok(metrics) => Ok(metrics),
+                    Err(JobError::Cancelled) => Err(JobError::Cancelled),
+                    Err(error) => {
+                        // The recorded failure is what `wait` reports; this shard just stopped.
+                        shard_control.fail(error);
+                        Err(JobError::Cancelled)
+                    }
+                }
+            });
+        match spawned {
+            Ok(handle) => threads.push(handle),
+            Err(e) => {
+                control.stop();
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(JobError::Spawn {
+                    shard: ShardId(shard),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(JobHandle {
+        threads,
+        control,
+        started: clock.origin(),
+        shards,
+    })
+}
+
+async fn run_shard(
+    graph: Arc<JobGraph>,
+    mut build: ShardBuild,
+    control: Arc<JobControl>,
+    parker: Arc<Parker>,
+) -> Result<ShardMetrics, JobError> {
+    let shard = ShardId(build.split.shard);
+    let names = Arc::clone(&build.names);
+    let metrics = std::rc::Rc::clone(&build.metrics);
+    let body = async move {
+        crate::shard::instantiate(&graph, &mut build)?;
+        drop(graph);
+        crate::shard::run(build, control, parker).await
+    };
+    match std::panic::AssertUnwindSafe(body).catch_unwind().await {
+        Ok(Ok(())) => Ok(metrics.borrow().clone()),
+        Ok(Err(e)) => Err(e),
+        Err(payload) => {
+            let operator = crate::op_scope::current();
+            let operator = if operator == crate::op_scope::NO_OPERATOR {
+                "shard runtime".to_string()
+            } else {
+                names
+                    .get(operator as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("operator #{operator}"))
+            };
+            Err(JobError::Panic {
+                operator,
+                shard,
+                message: panic_message(&*payload),
+            })
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}

@@ -1,0 +1,135 @@
+//! Sources: the `Source` a user hands to the job (one per job, `Send`), the `SourceReader` it
+//! creates on every shard (one split each), and the driver that runs a reader in the shard loop.
+//!
+//! A reader fills a batch per poll; the driver stamps the batch with the emission time (job
+//! clock) used for latency, pushes it down the fused chain, and at the end of a bounded split
+//! sends the final `END_OF_TIME` watermark and `End`, as Flink's bounded sources do.
+
+use crate::collector::BoxCollector;
+use crate::constants::IDLE_TICK_INTERVAL;
+use crate::element::{Batch, Record, Signal};
+use crate::error::OperatorError;
+use crate::op_scope;
+use crate::shard::{Driver, DriverPoll, LoopContext};
+use crate::time::END_OF_TIME;
+
+/// Which split of a parallel operator an instance serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitContext {
+    /// This shard (= split index).
+    pub shard: usize,
+    /// Number of shards (= splits).
+    pub shards: usize,
+}
+
+/// What a reader's poll produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourcePoll {
+    /// Records were appended (or may be next time); poll again soon.
+    Ready,
+    /// Nothing now; poll again at `wake_at_ns` (job clock) or when convenient.
+    Pending {
+        /// When the next record is due, if known.
+        wake_at_ns: Option<u64>,
+    },
+    /// The split is exhausted; records appended by this poll are its last.
+    Finished,
+}
+
+/// A parallel source: creates one reader per shard.
+pub trait Source<T>: Send + Sync + 'static {
+    /// The reader for one split.
+    ///
+    /// # Errors
+    /// Whatever prevents reading the split (a missing file, say).
+    fn create_reader(&self, split: SplitContext)
+    -> Result<Box<dyn SourceReader<T>>, OperatorError>;
+}
+
+/// Reads one split inside one shard.
+pub trait SourceReader<T>: 'static {
+    /// Appends at most `max` records to `out`. `now_ns` is the job clock at the start of this
+    /// shard loop turn (for pacing).
+    ///
+    /// # Errors
+    /// A failure that should fail the job.
+    fn poll(
+        &mut self,
+        out: &mut Vec<Record<T>>,
+        max: usize,
+        now_ns: u64,
+    ) -> Result<SourcePoll, OperatorError>;
+}
+
+/// Runs one reader in the shard loop.
+pub(crate) struct SourceDriver<T> {
+    pub(crate) operator: u32,
+    pub(crate) reader: Box<dyn SourceReader<T>>,
+    pub(crate) down: BoxCollector<T>,
+    pub(crate) batch: Batch<T>,
+    pub(crate) batch_records: usize,
+    pub(crate) finished: bool,
+    pub(crate) last_tick_ns: u64,
+    pub(crate) metrics: std::rc::Rc<std::cell::RefCell<crate::metrics::ShardMetrics>>,
+}
+
+impl<T: 'static> SourceDriver<T> {
+    fn step(&mut self, cx: &LoopContext) -> Result<DriverPoll, OperatorError> {
+        op_scope::enter(self.operator);
+        let status = self
+            .reader
+            .poll(&mut self.batch.records, self.batch_records, cx.now_ns)?;
+        let produced = !self.batch.records.is_empty();
+        if produced {
+            self.batch.emitted_ns = cx.clock.now_ns();
+            self.metrics.borrow_mut().source_records += self.batch.records.len() as u64;
+            self.down.push(&mut self.batch)?;
+            debug_assert!(self.batch.is_empty(), "downstream must drain the batch");
+            self.batch.records.clear();
+        }
+        match status {
+            SourcePoll::Ready if produced => Ok(DriverPoll::Progress),
+            SourcePoll::Ready => Ok(DriverPoll::Idle { wake_at_ns: None }),
+            SourcePoll::Pending { wake_at_ns } => {
+                let interval = IDLE_TICK_INTERVAL.as_nanos() as u64;
+                if cx.now_ns.saturating_sub(self.last_tick_ns) >= interval {
+                    self.last_tick_ns = cx.now_ns;
+                    self.down.signal(Signal::Tick(cx.now_ns))?;
+                }
+                let next_tick = self.last_tick_ns + interval;
+                let wake = wake_at_ns.map_or(next_tick, |w| w.min(next_tick));
+                Ok(if produced {
+                    DriverPoll::Progress
+                } else {
+                    DriverPoll::Idle {
+                        wake_at_ns: Some(wake),
+                    }
+                })
+            }
+            SourcePoll::Finished => {
+                self.finished = true;
+                self.down.signal(Signal::Watermark(END_OF_TIME))?;
+                self.down.signal(Signal::End)?;
+                Ok(DriverPoll::Finished)
+            }
+        }
+    }
+}
+
+impl<T: 'static> Driver for SourceDriver<T> {
+    fn level(&self) -> u32 {
+        0
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn poll(&mut self, cx: &LoopContext) -> Result<DriverPoll, (u32, OperatorError)> {
+        self.step(cx).map_err(|e| (op_scope::current(), e))
+    }
+
+    fn has_input(&self) -> bool {
+        false
+    }
+}
