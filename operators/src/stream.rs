@@ -298,6 +298,15 @@ pub struct KeyedStream<T, K, KF> {
     _k: PhantomData<fn() -> K>,
 }
 
+/// A keyed stream is still a stream: every `Stream` method applies (as in Flink, where
+/// `KeyedStream` extends `DataStream`).
+impl<T, K, KF> std::ops::Deref for KeyedStream<T, K, KF> {
+    type Target = Stream<T>;
+    fn deref(&self) -> &Stream<T> {
+        &self.stream
+    }
+}
+
 impl<T, K, KF> KeyedStream<T, K, KF>
 where
     T: Data,

@@ -159,11 +159,15 @@ impl InputFrontier {
             ..Default::default()
         };
         let mut min_active = EventTime::MAX;
+        let mut max_open = EventTime::MIN;
         let mut any_active = false;
         for i in 0..self.watermarks.len() {
             if self.ended[i] || !self.idle[i] {
                 any_active |= !self.ended[i];
                 min_active = min_active.min(self.watermarks[i]);
+            }
+            if !self.ended[i] {
+                max_open = max_open.max(self.watermarks[i]);
             }
         }
         let all_idle = !any_active && self.open_inputs > 0;
@@ -175,11 +179,18 @@ impl InputFrontier {
                 StreamStatus::Active
             });
         }
-        // When every open input is idle, the minimum over ended inputs alone is MAX; holding the
-        // watermark is correct then (idle inputs may resume with older data).
-        if !all_idle && min_active > self.emitted_watermark {
-            self.emitted_watermark = min_active;
-            out.watermark = Some(min_active);
+        // As Flink's StatusWatermarkValve: while some input is active, the watermark is the
+        // minimum over active (and ended) inputs; when the last input goes idle, it advances to
+        // the maximum over all open inputs, so a stream whose inputs all paused still completes
+        // the event time it has seen.
+        let target = match (all_idle, out.status) {
+            (true, Some(_)) => max_open,
+            (true, None) => self.emitted_watermark,
+            (false, _) => min_active,
+        };
+        if target > self.emitted_watermark {
+            self.emitted_watermark = target;
+            out.watermark = Some(target);
         }
         out
     }
@@ -230,13 +241,25 @@ impl<T: 'static> Collector<T> for UnionInput<T> {
     }
 }
 
-/// Sends the signals a frontier update calls for, in order: status, watermark, end.
+/// Sends the signals a frontier update calls for: a stream becoming active says so before its
+/// watermark, a stream going idle sends its last watermark first (a watermark on an idle input
+/// would make it active again downstream); the end comes last.
 pub fn forward_update<T: 'static>(down: &mut dyn Collector<T>, update: FrontierUpdate) -> OpResult {
-    if let Some(status) = update.status {
-        down.signal(Signal::Status(status))?;
-    }
-    if let Some(wm) = update.watermark {
-        down.signal(Signal::Watermark(wm))?;
+    match update.status {
+        Some(StreamStatus::Idle) => {
+            if let Some(wm) = update.watermark {
+                down.signal(Signal::Watermark(wm))?;
+            }
+            down.signal(Signal::Status(StreamStatus::Idle))?;
+        }
+        status => {
+            if let Some(status) = status {
+                down.signal(Signal::Status(status))?;
+            }
+            if let Some(wm) = update.watermark {
+                down.signal(Signal::Watermark(wm))?;
+            }
+        }
     }
     if update.ended {
         down.signal(Signal::End)?;
@@ -261,10 +284,10 @@ mod tests {
         let u = f.on_signal(2, Signal::End);
         assert_eq!(u.watermark, Some(10));
         assert!(!u.ended);
-        // All open inputs idle: the combined stream goes idle, watermark held.
+        // All open inputs idle: the combined stream goes idle at the maximum open watermark.
         let u = f.on_signal(0, Signal::Status(StreamStatus::Idle));
         assert_eq!(u.status, Some(StreamStatus::Idle));
-        assert_eq!(u.watermark, None);
+        assert_eq!(u.watermark, None, "10 was already emitted");
         // A watermark on the idle input 1 makes it active again.
         let u = f.on_signal(1, Signal::Watermark(20));
         assert_eq!(u.status, Some(StreamStatus::Active));
@@ -273,6 +296,19 @@ mod tests {
         let u = f.on_signal(1, Signal::End);
         assert!(u.ended);
         assert_eq!(u.watermark, Some(EventTime::MAX));
+    }
+
+    #[test]
+    fn last_input_going_idle_releases_the_max_watermark() {
+        let mut f = InputFrontier::new(2);
+        f.on_signal(0, Signal::Watermark(50));
+        assert_eq!(
+            f.on_signal(0, Signal::Status(StreamStatus::Idle)).watermark,
+            None
+        );
+        let u = f.on_signal(1, Signal::Status(StreamStatus::Idle));
+        assert_eq!(u.status, Some(StreamStatus::Idle));
+        assert_eq!(u.watermark, Some(50));
     }
 
     #[test]
