@@ -72,6 +72,20 @@ impl<T: Data> Stream<T> {
         self
     }
 
+    /// Adds a custom operator (Flink's `transform`): `factory` builds one instance per shard,
+    /// given the collector downstream of it, and returns the collector its input feeds. The
+    /// operator must forward signals it does not handle, `End` included.
+    pub fn transform<O: Data>(
+        &self,
+        kind: &str,
+        factory: impl Fn(&OperatorContext<'_>, BoxCollector<O>) -> BoxCollector<T>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Stream<O> {
+        self.operator(kind, factory)
+    }
+
     fn operator<O: Data>(
         &self,
         kind: &str,
