@@ -225,7 +225,11 @@ impl GeneratorConfig {
     }
 
     /// Cuts the run into `num_splits` and returns split `split_index`'s share.
-    pub(crate) fn split(&self, split_index: u32, num_splits: u32) -> Result<SplitPlan, ConfigError> {
+    pub(crate) fn split(
+        &self,
+        split_index: u32,
+        num_splits: u32,
+    ) -> Result<SplitPlan, ConfigError> {
         self.validate()?;
         if num_splits == 0 || split_index >= num_splits {
             return Err(ConfigError::BadSplit {

@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn event_kind_round_trips_event_type() {
         for kind in [EventKind::Person, EventKind::Auction, EventKind::Bid] {
-            assert_eq!(EventKind::from_event_type(kind.event_type().into()), Some(kind));
+            assert_eq!(
+                EventKind::from_event_type(kind.event_type().into()),
+                Some(kind)
+            );
         }
         assert_eq!(EventKind::from_event_type(3), None);
     }

@@ -77,7 +77,9 @@ impl Pools {
     fn build() -> Pools {
         let mut rng = SplitMix64::new(POOL_SEED);
         let extra = extra_letters(&mut rng, EXTRA_POOL_LEN as usize);
-        let word: String = (0..WORD_POOL_LEN).map(|_| str_char(&mut rng, ' ')).collect();
+        let word: String = (0..WORD_POOL_LEN)
+            .map(|_| str_char(&mut rng, ' '))
+            .collect();
         let names = FIRST_NAMES
             .iter()
             .flat_map(|first| LAST_NAMES.iter().map(move |last| format!("{first} {last}")))
@@ -221,7 +223,10 @@ mod tests {
     fn pools_extra_letters_match_the_negative_remainder_rule() {
         let extra = &pools().extra;
         assert!(extra.bytes().all(|b| (b'H'..=b'z').contains(&b)));
-        assert!(extra.contains('\\'), "backslash must occur (JSON escaping is exercised)");
+        assert!(
+            extra.contains('\\'),
+            "backslash must occur (JSON escaping is exercised)"
+        );
         let word = &pools().word;
         let spaces = word.bytes().filter(|&b| b == b' ').count() as f64 / word.len() as f64;
         assert!((spaces - 1.0 / 13.0).abs() < 0.002, "{spaces}");

@@ -283,7 +283,10 @@ mod tests {
         assert_eq!(set.len(), 1);
         assert!(set.contains("Google"));
         assert_eq!(format!("{:?}", Text::from_static("a\"b")), "\"a\\\"b\"");
-        assert_eq!(serde_json::to_string(&Text::from_static("x\\y")).unwrap(), r#""x\\y""#);
+        assert_eq!(
+            serde_json::to_string(&Text::from_static("x\\y")).unwrap(),
+            r#""x\\y""#
+        );
         let back: Text = serde_json::from_str(r#""x\\y""#).unwrap();
         assert_eq!(back, "x\\y");
     }

@@ -25,13 +25,21 @@ fn generator_ids_match_flink_split0() {
     }
     assert_eq!(eid(48), 50);
     assert_eq!(events[48].as_person().unwrap().id, 1001);
-    let ids: Vec<i64> = (49..52).map(|k| events[k].as_auction().unwrap().id).collect();
+    let ids: Vec<i64> = (49..52)
+        .map(|k| events[k].as_auction().unwrap().id)
+        .collect();
     assert_eq!(ids, [1003, 1004, 1005]);
     assert_eq!(eid(98), 100);
     assert_eq!(events[98].as_person().unwrap().id, 1002);
     // Entity ids are dense and increasing.
-    let persons: Vec<i64> = events.iter().filter_map(|e| e.as_person().map(|p| p.id)).collect();
-    let auctions: Vec<i64> = events.iter().filter_map(|e| e.as_auction().map(|a| a.id)).collect();
+    let persons: Vec<i64> = events
+        .iter()
+        .filter_map(|e| e.as_person().map(|p| p.id))
+        .collect();
+    let auctions: Vec<i64> = events
+        .iter()
+        .filter_map(|e| e.as_auction().map(|a| a.id))
+        .collect();
     assert!(persons.windows(2).all(|w| w[1] == w[0] + 1));
     assert!(auctions.windows(2).all(|w| w[1] == w[0] + 1));
     assert_eq!(auctions[0], 1001);
@@ -67,7 +75,10 @@ fn generator_timestamps_follow_the_rate() {
     assert_eq!(last - first, 200);
     // Every split is on the same timeline.
     let other = NexmarkGenerator::new(&config, 0, 8).unwrap();
-    assert_eq!(other.event_time_at(123_456), generator.event_time_at(123_456));
+    assert_eq!(
+        other.event_time_at(123_456),
+        generator.event_time_at(123_456)
+    );
     // 10 K/s, one split: 100 µs per event, event number 1 at +0 ms, number 10 at +1 ms.
     let slow = split0(100);
     assert_eq!(slow.event_time_at(8), DEFAULT_BASE_TIME_MS);
@@ -95,7 +106,11 @@ fn generator_out_of_order_groups_permute_within_groups() {
     let mut generator = NexmarkGenerator::new(&config, 0, 1).unwrap();
     let ids: Vec<i64> = (0..1000).map(|k| generator.event_id_at(k)).collect();
     let distinct: HashSet<i64> = ids.iter().copied().collect();
-    assert_eq!(distinct.len(), 1000, "the permutation is a bijection within each group");
+    assert_eq!(
+        distinct.len(),
+        1000,
+        "the permutation is a bijection within each group"
+    );
     assert!(ids.windows(2).any(|w| w[1] < w[0]), "some ids go backwards");
     while let Some(watermark) = generator.watermark_of_next() {
         let rest_min = (generator.position()..generator.limit())
@@ -315,11 +330,26 @@ fn generator_statistics_match_spec_2_11() {
         s.url_len as f64 / bids,
         s.category10 as f64 / s.auctions as f64,
     );
-    assert_near("person size", s.person_accounted as f64 / s.persons as f64, 199.7, 1.5);
-    assert_near("auction size", s.auction_accounted as f64 / s.auctions as f64, 500.1, 1.5);
+    assert_near(
+        "person size",
+        s.person_accounted as f64 / s.persons as f64,
+        199.7,
+        1.5,
+    );
+    assert_near(
+        "auction size",
+        s.auction_accounted as f64 / s.auctions as f64,
+        500.1,
+        1.5,
+    );
     assert_near("bid size", s.bid_accounted as f64 / bids, 99.5, 0.2);
     assert_eq!((s.bid_extra_min, s.bid_extra_max), (54, 81));
-    assert_near("hot auction", s.hot_auction_bids as f64 / bids, 0.502, 0.006);
+    assert_near(
+        "hot auction",
+        s.hot_auction_bids as f64 / bids,
+        0.502,
+        0.006,
+    );
     assert_near("hot bidder", s.hot_bidder_bids as f64 / bids, 0.750, 0.005);
     let q2 = s.q2_bids as f64 / bids;
     assert!((0.003..=0.009).contains(&q2), "q2 selectivity {q2}");
@@ -331,7 +361,12 @@ fn generator_statistics_match_spec_2_11() {
     assert_eq!(s.channels.len(), 10_004);
     assert_near("channel length", s.channel_len as f64 / bids, 8.9, 0.1);
     assert_near("url length", s.url_len as f64 / bids, 63.0, 1.0);
-    assert_near("category 10", s.category10 as f64 / s.auctions as f64, 0.20, 0.01);
+    assert_near(
+        "category 10",
+        s.category10 as f64 / s.auctions as f64,
+        0.20,
+        0.01,
+    );
 }
 
 #[test]
@@ -349,5 +384,10 @@ fn generator_bid_references_mostly_existing_auctions() {
             Event::Person(_) => {}
         }
     }
-    assert_near("existing auctions", existing as f64 / bids as f64, 0.95, 0.01);
+    assert_near(
+        "existing auctions",
+        existing as f64 / bids as f64,
+        0.95,
+        0.01,
+    );
 }
