@@ -1,1 +1,4 @@
-//! Bench.
+//! corestrom-bench: the Nexmark model, generator and file formats (see [`nexmark`]), and later
+//! the Nexmark queries and corestrom's benchmark harness.
+
+pub mod nexmark;
