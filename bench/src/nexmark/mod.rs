@@ -16,12 +16,16 @@ pub mod generator;
 pub mod json;
 pub mod model;
 mod pools;
+pub mod queries;
 pub mod result;
+pub mod result_sink;
 mod rng;
+pub mod source;
 pub mod text;
 pub mod timestamp;
 
 pub use config::{BidderOffset, ConfigError, GeneratorConfig};
 pub use generator::NexmarkGenerator;
 pub use model::{Auction, Bid, Event, EventKind, Person};
+pub use source::NexmarkSource;
 pub use text::Text;
