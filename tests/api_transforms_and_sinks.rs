@@ -20,7 +20,8 @@ fn chained_transforms_match_sequential_code() {
         .filter(|v| v % 3 != 0)
         .map(|v| v * 2)
         .flat_map(|v| [v, v + 1])
-        .filter_map(|v| (v > 0).then(|| format!("n{v}")))
+        .filter(|&v| v > 0)
+        .map(|v| format!("n{v}"))
         .collect();
     for shards in [1, 4] {
         let env = Env::builder()
@@ -38,7 +39,7 @@ fn chained_transforms_match_sequential_code() {
             .inspect(move |_| {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             })
-            .filter_map(|v| (v > 0).then(|| format!("n{v}")))
+            .filter_map(|v: i64| if v > 0 { Some(format!("n{v}")) } else { None })
             .collect();
         env.execute_and_wait().expect("job");
         // A vector source splits contiguously and nothing here exchanges, so the order within
