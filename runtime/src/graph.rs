@@ -367,6 +367,11 @@ impl<T: Data> NodeSpec for ExchangeSpec<T> {
         let endpoints = build.endpoints[node.0 as usize]
             .take()
             .expect("exchange endpoints are taken once");
+        if build.split.shards == 1 {
+            // With one shard every route leads back here: skip the ring (as timely does) and
+            // fuse the exchange's upstream and downstream chains.
+            return Ok(vec![erase::<T>(down)]);
+        }
         let (senders, receivers) = *endpoints
             .downcast::<Endpoints<T>>()
             .expect("exchange endpoint type");
