@@ -27,6 +27,7 @@ import json
 import os
 import re
 import sys
+import urllib.parse
 
 I, S, T, D = "int", "str", "ts", "dec"
 
@@ -122,7 +123,9 @@ def visible_files(raw_dir):
             if name.startswith(".") or name.startswith("_"):
                 continue
             rel = os.path.relpath(root, raw_dir)
-            part = dict(p.split("=", 1) for p in rel.split(os.sep) if "=" in p)
+            # Flink escapes partition values in directory names ('00:00' -> '00%3A00').
+            part = dict((k, urllib.parse.unquote(v)) for k, v in
+                        (p.split("=", 1) for p in rel.split(os.sep) if "=" in p))
             yield path, part
 
 
