@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 [[ $# -ge 3 ]] || { sed -n '5p' "$0" | sed 's/^# //' >&2; exit 2; }
 events="$1"; parallelism="$2"; kind="$3"; shift 3
 outroot="$here/dist/out"
-if [[ $# -gt 0 && "$1" != q* ]]; then outroot="$1"; shift; fi
+if [[ $# -gt 0 && ! "$1" =~ ^q[0-9]+$ ]]; then outroot="$1"; shift; fi
 queries=("$@")
 [[ ${#queries[@]} -gt 0 ]] || queries=(q0 q1 q2 q3 q4 q5 q7 q8 q9 q10 q11 q12 q13 q14 q15 q16 q17 q18 q19 q20 q21 q22)
 
