@@ -1,0 +1,29 @@
+-- q14 Calculation: filter on 0.908 × price, classify the hour, count 'c' in extra with a
+-- scalar UDF (SPEC.md §3.2). `CountChar` is compiled by install.sh from CountChar.java.
+CREATE TEMPORARY FUNCTION count_char AS 'CountChar';
+
+CREATE TABLE nexmark_q14 (
+    auction  BIGINT,
+    bidder  BIGINT,
+    price  DECIMAL(23, 3),
+    bidTimeType  VARCHAR,
+    `dateTime`  TIMESTAMP(3),
+    extra  VARCHAR,
+    c_counts  BIGINT
+) WITH (${SINK});
+
+INSERT INTO nexmark_q14
+SELECT
+    auction,
+    bidder,
+    0.908 * price AS price,
+    CASE
+        WHEN HOUR(`dateTime`) >= 8 AND HOUR(`dateTime`) <= 18 THEN 'dayTime'
+        WHEN HOUR(`dateTime`) <= 6 OR HOUR(`dateTime`) >= 20 THEN 'nightTime'
+        ELSE 'otherTime'
+    END AS bidTimeType,
+    `dateTime`,
+    extra,
+    count_char(extra, 'c') AS c_counts
+FROM bid
+WHERE 0.908 * price > 1000000 AND 0.908 * price < 50000000;
