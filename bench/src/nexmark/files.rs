@@ -142,6 +142,26 @@ pub fn generate_to_file(
     write_file_atomically(path, events)
 }
 
+/// Like [`generate_to_file`], into any writer (e.g. stdout); returns the counts and the writer.
+///
+/// # Errors
+/// [`GenerateError::Unbounded`] if `events.num` is 0, a config error, or an I/O error (reported
+/// with the path `-`).
+pub fn generate_to_writer<W: Write>(
+    config: &GeneratorConfig,
+    num_splits: u32,
+    out: W,
+) -> Result<(GenerateSummary, W), GenerateError> {
+    if config.events_num == 0 {
+        return Err(GenerateError::Unbounded);
+    }
+    let events = MergedEvents::new(config, num_splits)?;
+    write_events(events, out).map_err(|source| GenerateError::Io {
+        path: PathBuf::from("-"),
+        source,
+    })
+}
+
 /// Generates each of the `num_splits` splits into its own time-ordered file in `dir` (created
 /// if missing), named [`split_file_name`]. Returns the paths and counts in split order.
 ///
@@ -222,6 +242,8 @@ mod tests {
         generate_to_file(&reseeded, 4, &paths[2]).unwrap();
         let [a, b, c] = paths.map(|p| fs::read(p).unwrap());
         assert_eq!(a, b);
+        let (_, in_memory) = generate_to_writer(&config, 4, Vec::new()).unwrap();
+        assert_eq!(in_memory, a);
         assert_ne!(a, c);
         assert_eq!(summary.events, 10_000);
         assert_eq!(

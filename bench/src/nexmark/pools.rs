@@ -117,7 +117,17 @@ impl Pools {
 
     /// A `str()` window of `len` characters at `offset`, trimmed of spaces like Java's `trim`.
     pub(crate) fn word(&'static self, offset: u64, len: u64) -> &'static str {
-        self.word[offset as usize..(offset + len) as usize].trim_matches(' ')
+        // Byte-wise trim: the pool is ASCII, and this is cheaper than `str::trim_matches`'s
+        // char-pattern machinery on the hot path.
+        let (mut start, mut end) = (offset as usize, (offset + len) as usize);
+        let bytes = self.word.as_bytes();
+        while start < end && bytes[start] == b' ' {
+            start += 1;
+        }
+        while end > start && bytes[end - 1] == b' ' {
+            end -= 1;
+        }
+        &self.word[start..end]
     }
 
     /// "First Last" for first-name index `first` and last-name index `last`.
