@@ -26,10 +26,12 @@
 //! Catalog: transforms [`Stream::map`], [`Stream::filter`], [`Stream::filter_map`],
 //! [`Stream::flat_map`], [`Stream::inspect`]; event time [`Stream::with_timestamps`] with a
 //! [`WatermarkStrategy`]; exchanges [`Stream::key_by`], [`Stream::rebalance`],
-//! [`Stream::broadcast`], [`Stream::union`]; keyed [`KeyedStream::reduce`],
+//! [`Stream::broadcast`], [`Stream::union`]; two inputs [`Stream::connect`] ([`ConnectedStreams::co_map`],
+//! [`ConnectedStreams::transform`]); keyed [`KeyedStream::reduce`],
 //! [`KeyedStream::fold`]; sinks [`Stream::collect`], [`Stream::print`], [`Stream::blackhole`],
 //! [`Stream::write_jsonl`], or any [`corestrom_runtime::Sink`].
 
+mod connect;
 mod env;
 mod filter;
 mod filter_map;
@@ -42,6 +44,7 @@ pub mod source;
 mod stream;
 mod timestamps;
 
+pub use connect::ConnectedStreams;
 pub use corestrom_runtime::{JobError, JobReport, OperatorError};
 pub use env::{Env, EnvBuilder};
 pub use stream::{KeyedStream, Stream};
@@ -50,7 +53,7 @@ pub use timestamps::WatermarkStrategy;
 /// Everything a pipeline usually needs.
 pub mod prelude {
     pub use crate::sink::Collected;
-    pub use crate::{Env, EnvBuilder, KeyedStream, Stream, WatermarkStrategy};
+    pub use crate::{ConnectedStreams, Env, EnvBuilder, KeyedStream, Stream, WatermarkStrategy};
     pub use corestrom_runtime::{
         EventTime, JobError, JobReport, OperatorError, Pinning, Record, Sink, SinkWriter, Source,
         SourcePoll, SourceReader, SplitContext, StableHash,

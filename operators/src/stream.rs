@@ -267,6 +267,11 @@ impl<T: Data> Stream<T> {
         Stream::new(self.env.clone(), node)
     }
 
+    /// Connects this stream with `other` for a two-input operator.
+    pub fn connect<B: Data>(&self, other: &Stream<B>) -> crate::ConnectedStreams<T, B> {
+        crate::ConnectedStreams::new(self.clone(), other.clone())
+    }
+
     /// Writes the stream to `sink`.
     pub fn sink(&self, name: &str, sink: impl Sink<T>) {
         self.env

@@ -56,6 +56,15 @@ pub type OperatorFactory<I, O> = dyn Fn(&OperatorContext<'_>, BoxCollector<O>) -
     + Send
     + Sync;
 
+/// Builds one two-input operator instance: given its downstream, returns the collectors of its
+/// first and second input (see `two_input::two_inputs`).
+pub type TwoInputFactory<A, B, O> = dyn Fn(
+        &OperatorContext<'_>,
+        BoxCollector<O>,
+    ) -> Result<(BoxCollector<A>, BoxCollector<B>), OperatorError>
+    + Send
+    + Sync;
+
 /// Builds one shard's route of an exchange.
 pub type RouteFactory<T> = dyn Fn(SplitContext, &JobConfig) -> Box<dyn Route<T>> + Send + Sync;
 
@@ -175,6 +184,22 @@ impl JobGraph {
         factory: Box<OperatorFactory<I, O>>,
     ) -> NodeId {
         self.add(name, vec![input], Box::new(OperatorSpec { factory }))
+    }
+
+    /// Adds an operator with two inputs (possibly of different types), fused into both inputs'
+    /// chains.
+    pub fn add_two_input<A: Data, B: Data, O: Data>(
+        &mut self,
+        name: impl Into<String>,
+        first: NodeId,
+        second: NodeId,
+        factory: Box<TwoInputFactory<A, B, O>>,
+    ) -> NodeId {
+        self.add(
+            name,
+            vec![first, second],
+            Box::new(TwoInputSpec { factory }),
+        )
     }
 
     /// Adds an exchange that redistributes its input across shards by `route`.
@@ -309,6 +334,25 @@ impl<I: Data, O: Data> NodeSpec for OperatorSpec<I, O> {
         crate::op_scope::enter(node.0);
         let input = (self.factory)(&build.context(node), down)?;
         Ok(vec![erase(input)])
+    }
+}
+
+struct TwoInputSpec<A, B, O> {
+    factory: Box<TwoInputFactory<A, B, O>>,
+}
+
+impl<A: Data, B: Data, O: Data> NodeSpec for TwoInputSpec<A, B, O> {
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        _inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let down = fan_out(downcast_outputs::<O>(outputs));
+        crate::op_scope::enter(node.0);
+        let (first, second) = (self.factory)(&build.context(node), down)?;
+        Ok(vec![erase(first), erase(second)])
     }
 }
 

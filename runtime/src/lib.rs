@@ -38,6 +38,7 @@ pub mod shard;
 pub mod sink;
 pub mod source;
 pub mod time;
+pub mod two_input;
 
 pub use collector::{BoxCollector, Collector};
 pub use config::{JobConfig, Pinning};
