@@ -53,7 +53,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
             name,
             self.first.node(),
             self.second.node(),
-            Box::new(move |cx, down| Ok(two_inputs(factory(cx, down)))),
+            Box::new(move |cx, down| Ok(two_inputs(factory(cx, down), cx.aligns_barriers()))),
         );
         drop(inner);
         Stream::new(env.clone(), node)

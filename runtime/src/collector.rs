@@ -203,16 +203,34 @@ pub struct UnionInput<T> {
     core: Rc<RefCell<UnionCore<T>>>,
 }
 
+/// An element held back while its input waits for the others' barrier.
+enum Held<T> {
+    Data(Batch<T>),
+    Signal(Signal),
+}
+
 struct UnionCore<T> {
     down: BoxCollector<T>,
     frontier: InputFrontier,
+    aligner: crate::checkpoint::align::BarrierAligner,
+    /// Exactly-once: elements of an input past the barrier wait here, in order.
+    block_aligned: bool,
+    held: std::collections::VecDeque<(usize, Held<T>)>,
 }
 
-/// Builds the inputs of a union of `inputs` streams feeding `down`.
-pub fn union_inputs<T: 'static>(down: BoxCollector<T>, inputs: usize) -> Vec<BoxCollector<T>> {
+/// Builds the inputs of a union of `inputs` streams feeding `down`; with `block_aligned`, an
+/// input past a checkpoint barrier is held back until every input delivered it.
+pub fn union_inputs<T: 'static>(
+    down: BoxCollector<T>,
+    inputs: usize,
+    block_aligned: bool,
+) -> Vec<BoxCollector<T>> {
     let core = Rc::new(RefCell::new(UnionCore {
         down,
         frontier: InputFrontier::new(inputs),
+        aligner: crate::checkpoint::align::BarrierAligner::new(inputs),
+        block_aligned,
+        held: std::collections::VecDeque::new(),
     }));
     (0..inputs)
         .map(|index| {
@@ -224,20 +242,71 @@ pub fn union_inputs<T: 'static>(down: BoxCollector<T>, inputs: usize) -> Vec<Box
         .collect()
 }
 
+impl<T: 'static> UnionCore<T> {
+    fn blocked(&self, index: usize) -> bool {
+        self.block_aligned && self.aligner.is_blocked(index)
+    }
+
+    fn push(&mut self, index: usize, batch: &mut Batch<T>) -> OpResult {
+        if self.blocked(index) {
+            let held = Batch {
+                records: std::mem::take(&mut batch.records),
+                emitted_ns: batch.emitted_ns,
+            };
+            self.held.push_back((index, Held::Data(held)));
+            return Ok(());
+        }
+        self.down.push(batch)
+    }
+
+    fn signal(&mut self, index: usize, signal: Signal) -> OpResult {
+        if self.blocked(index) && !matches!(signal, Signal::Tick(_)) {
+            self.held.push_back((index, Held::Signal(signal)));
+            return Ok(());
+        }
+        match signal {
+            Signal::Tick(_) => self.down.signal(signal),
+            Signal::Barrier(id) => {
+                if self.aligner.on_barrier(index, id) {
+                    self.down.signal(signal)?;
+                    self.release_held()?;
+                }
+                Ok(())
+            }
+            _ => {
+                let aligning = self.aligner.current();
+                if signal == Signal::End && self.aligner.on_end(index) {
+                    self.down
+                        .signal(Signal::Barrier(aligning.expect("alignment in progress")))?;
+                    let update = self.frontier.on_signal(index, signal);
+                    forward_update(&mut *self.down, update)?;
+                    return self.release_held();
+                }
+                let update = self.frontier.on_signal(index, signal);
+                forward_update(&mut *self.down, update)
+            }
+        }
+    }
+
+    /// Replays what was held back, in arrival order, after the barrier went on.
+    fn release_held(&mut self) -> OpResult {
+        while let Some((index, held)) = self.held.pop_front() {
+            match held {
+                Held::Data(mut batch) => self.push(index, &mut batch)?,
+                Held::Signal(signal) => self.signal(index, signal)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl<T: 'static> Collector<T> for UnionInput<T> {
     fn push(&mut self, batch: &mut Batch<T>) -> OpResult {
-        self.core.borrow_mut().down.push(batch)
+        self.core.borrow_mut().push(self.index, batch)
     }
 
     fn signal(&mut self, signal: Signal) -> OpResult {
-        let mut core = self.core.borrow_mut();
-        match signal {
-            Signal::Barrier(_) | Signal::Tick(_) => core.down.signal(signal),
-            _ => {
-                let update = core.frontier.on_signal(self.index, signal);
-                forward_update(&mut *core.down, update)
-            }
-        }
+        self.core.borrow_mut().signal(self.index, signal)
     }
 }
 

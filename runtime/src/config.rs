@@ -32,6 +32,8 @@ pub struct JobConfig {
     pub spin_before_park: Duration,
     /// Core pinning.
     pub pinning: Pinning,
+    /// Checkpointing (exactly-once), off when `None`.
+    pub checkpoint: Option<crate::checkpoint::CheckpointConfig>,
 }
 
 impl Default for JobConfig {
@@ -44,6 +46,7 @@ impl Default for JobConfig {
             max_batch_delay: MAX_BATCH_DELAY_DEFAULT,
             spin_before_park: SPIN_BEFORE_PARK_DEFAULT,
             pinning: Pinning::Auto,
+            checkpoint: None,
         }
     }
 }
@@ -83,6 +86,14 @@ impl JobConfig {
             return fail(format!(
                 "ring_capacity must be in 2..={RING_CAPACITY_MAX}, got {}",
                 self.ring_capacity
+            ));
+        }
+        if let Some(checkpoint) = &self.checkpoint
+            && checkpoint.interval < std::time::Duration::from_millis(1)
+        {
+            return fail(format!(
+                "checkpoint interval must be at least 1 ms, got {:?}",
+                checkpoint.interval
             ));
         }
         Ok(())

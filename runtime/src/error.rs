@@ -91,6 +91,9 @@ pub enum JobError {
         /// Why.
         message: String,
     },
+    /// Taking, completing or restoring a checkpoint failed.
+    #[error("checkpointing failed: {0}")]
+    Checkpoint(String),
     /// The job was cancelled before it finished.
     #[error("job was cancelled")]
     Cancelled,

@@ -15,6 +15,8 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 
 use crate::channel::{ChannelReceiver, ChannelSender, Message};
+use crate::checkpoint::Guarantee;
+use crate::checkpoint::align::BarrierAligner;
 use crate::collector::{BoxCollector, Collector, InputFrontier, forward_update};
 use crate::constants::RECEIVE_BATCHES_PER_TURN;
 use crate::element::{Batch, Signal};
@@ -300,8 +302,9 @@ pub struct Receiver<T> {
     operator: u32,
     next_channel: usize,
     finished: bool,
-    /// Barriers seen per checkpoint, until alignment arrives with the checkpoint issue.
-    barrier_count: Vec<(crate::element::CheckpointId, usize)>,
+    aligner: BarrierAligner,
+    /// Exactly-once: a channel past the barrier is not read until the others catch up.
+    block_aligned: bool,
 }
 
 impl<T: 'static> Receiver<T> {
@@ -311,6 +314,7 @@ impl<T: 'static> Receiver<T> {
         operator: u32,
         channels: Vec<ChannelReceiver<T>>,
         down: BoxCollector<T>,
+        guarantee: Guarantee,
     ) -> Self {
         let n = channels.len();
         Receiver {
@@ -321,28 +325,23 @@ impl<T: 'static> Receiver<T> {
             operator,
             next_channel: 0,
             finished: false,
-            barrier_count: Vec::new(),
+            aligner: BarrierAligner::new(n),
+            block_aligned: guarantee == Guarantee::ExactlyOnce,
         }
     }
 
     fn on_signal(&mut self, channel: usize, signal: Signal) -> OpResult {
         if let Signal::Barrier(id) = signal {
-            // Forward a barrier once every channel delivered it (no alignment yet: records after
-            // an early barrier are not held back).
-            let n = self.channels.len();
-            let entry = match self.barrier_count.iter_mut().find(|(b, _)| *b == id) {
-                Some(entry) => entry,
-                None => {
-                    self.barrier_count.push((id, 0));
-                    self.barrier_count.last_mut().expect("just pushed")
-                }
-            };
-            entry.1 += 1;
-            if entry.1 == n {
-                self.barrier_count.retain(|(b, _)| *b != id);
+            if self.aligner.on_barrier(channel, id) {
                 return self.down.signal(signal);
             }
             return Ok(());
+        }
+        let aligning = self.aligner.current();
+        if signal == Signal::End && self.aligner.on_end(channel) {
+            // The last channel that still owed the barrier ended: the barrier goes on first.
+            let id = aligning.expect("an alignment was in progress");
+            self.down.signal(Signal::Barrier(id))?;
         }
         let update = self.frontier.on_signal(channel, signal);
         if update.ended {
@@ -371,6 +370,9 @@ impl<T: 'static> Driver for Receiver<T> {
             let c = self.next_channel;
             self.next_channel = if c + 1 == n { 0 } else { c + 1 };
             for _ in 0..RECEIVE_BATCHES_PER_TURN {
+                if self.block_aligned && self.aligner.is_blocked(c) {
+                    break;
+                }
                 let Some(message) = self.channels[c].try_recv() else {
                     break;
                 };
@@ -399,6 +401,9 @@ impl<T: 'static> Driver for Receiver<T> {
     }
 
     fn has_input(&self) -> bool {
-        self.channels.iter().any(|c| c.has_message())
+        self.channels
+            .iter()
+            .enumerate()
+            .any(|(i, c)| c.has_message() && !(self.block_aligned && self.aligner.is_blocked(i)))
     }
 }

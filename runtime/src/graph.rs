@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::channel::{ChannelReceiver, ChannelSender, channel};
+use crate::checkpoint::{CheckpointControl, Guarantee, Manifest, ShardCheckpoints};
 use crate::collector::{BoxCollector, fan_out, union_inputs};
 use crate::config::JobConfig;
 use crate::element::Batch;
@@ -25,7 +26,9 @@ use crate::exchange::{ExchangeSender, Outbox, Receiver, Route};
 use crate::metrics::ShardMetrics;
 use crate::park::Parker;
 use crate::shard::{Driver, Pump};
-use crate::sink::{Sink, SinkCollector};
+use crate::sink::{
+    RestoredCheckpoint, Sink, SinkCheckpointing, SinkCollector, SinkCommit, SinkState,
+};
 use crate::source::{Source, SourceDriver, SplitContext};
 use crate::time::Clock;
 
@@ -260,9 +263,51 @@ pub(crate) struct ShardBuild {
     /// Exchange ordinal by node id (0 for other nodes).
     pub(crate) levels: Vec<u32>,
     pub(crate) names: Arc<Vec<String>>,
+    /// Set when the job checkpoints.
+    pub(crate) checkpointing: Option<ShardCheckpointing>,
+    /// Sinks' commit side, for the loop.
+    pub(crate) sink_commits: Vec<Rc<RefCell<dyn SinkCommit>>>,
+}
+
+/// The checkpoint side of one shard's build.
+pub(crate) struct ShardCheckpointing {
+    pub(crate) control: Arc<CheckpointControl>,
+    pub(crate) shard: Rc<RefCell<ShardCheckpoints>>,
+    /// The manifest the job restarts from, if any.
+    pub(crate) restore: Option<Arc<Manifest>>,
+}
+
+impl ShardCheckpointing {
+    /// This shard's entry of the restored manifest.
+    fn restored_shard(&self, shard: usize) -> Option<&crate::checkpoint::ShardSnapshot> {
+        self.restore.as_ref().map(|m| &m.per_shard[shard])
+    }
+}
+
+/// The key of an operator in checkpoint manifests: stable as long as the job graph is.
+pub(crate) fn operator_key(node: NodeId, name: &str) -> String {
+    format!("{}:{name}", node.0)
+}
+
+impl OperatorContext<'_> {
+    /// True when the job takes exactly-once checkpoints: multi-input operators must hold back
+    /// an input that is past a barrier until the others deliver it.
+    pub fn aligns_barriers(&self) -> bool {
+        self.config
+            .checkpoint
+            .as_ref()
+            .is_some_and(|c| c.guarantee == Guarantee::ExactlyOnce)
+    }
 }
 
 impl ShardBuild {
+    fn guarantee(&self) -> Guarantee {
+        self.config
+            .checkpoint
+            .as_ref()
+            .map_or(Guarantee::ExactlyOnce, |c| c.guarantee)
+    }
+
     fn context(&self, node: NodeId) -> OperatorContext<'_> {
         OperatorContext {
             split: self.split,
@@ -303,9 +348,30 @@ impl<T: Data, S: Source<T>> NodeSpec for SourceSpec<T, S> {
     ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
         let down = fan_out(downcast_outputs::<T>(outputs));
         crate::op_scope::enter(node.0);
-        let reader = self.source.create_reader(build.split)?;
+        let mut reader = self.source.create_reader(build.split)?;
+        let key = operator_key(node, &build.names[node.0 as usize]);
+        if let Some(restored) = build
+            .checkpointing
+            .as_ref()
+            .and_then(|c| c.restored_shard(build.split.shard))
+        {
+            let blob = restored
+                .sources
+                .iter()
+                .find(|b| b.operator == key)
+                .ok_or_else(|| {
+                    OperatorError::Failed(format!(
+                        "the restored checkpoint has no position for source '{key}'"
+                    ))
+                })?;
+            let position = blob
+                .bytes()
+                .map_err(|e| OperatorError::Failed(e.to_string()))?;
+            reader.restore(&position)?;
+        }
         build.drivers.push(Box::new(SourceDriver {
             operator: node.0,
+            key,
             reader,
             down,
             batch: Batch::with_capacity(build.config.batch_records),
@@ -430,9 +496,13 @@ impl<T: Data> NodeSpec for ExchangeSpec<T> {
         build
             .pumps
             .push(Rc::clone(&outbox) as Rc<RefCell<dyn Pump>>);
-        build
-            .drivers
-            .push(Box::new(Receiver::new(level, node.0, receivers, down)));
+        build.drivers.push(Box::new(Receiver::new(
+            level,
+            node.0,
+            receivers,
+            down,
+            build.guarantee(),
+        )));
         let route = (self.route)(build.split, &build.config);
         Ok(vec![erase::<T>(Box::new(ExchangeSender::new(
             outbox, route,
@@ -452,13 +522,18 @@ struct UnionSpec<T>(PhantomData<fn() -> T>);
 impl<T: Data> NodeSpec for UnionSpec<T> {
     fn instantiate(
         &self,
-        _build: &mut ShardBuild,
+        build: &mut ShardBuild,
         _node: NodeId,
         inputs: usize,
         outputs: Vec<Box<dyn Any>>,
     ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
         let down = fan_out(downcast_outputs::<T>(outputs));
-        Ok(union_inputs(down, inputs).into_iter().map(erase).collect())
+        let block =
+            build.config.checkpoint.is_some() && build.guarantee() == Guarantee::ExactlyOnce;
+        Ok(union_inputs(down, inputs, block)
+            .into_iter()
+            .map(erase)
+            .collect())
     }
 }
 
@@ -480,15 +555,48 @@ impl<T: Data, S: Sink<T>> NodeSpec for SinkSpec<T, S> {
         _outputs: Vec<Box<dyn Any>>,
     ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
         crate::op_scope::enter(node.0);
-        let writer = self.sink.create_writer(build.split)?;
+        let mut writer = self.sink.create_writer(build.split)?;
+        let key = operator_key(node, &build.names[node.0 as usize]);
         let finished = Rc::new(Cell::new(false));
         build.sinks_finished.push(Rc::clone(&finished));
+        let mut restored_checkpoint = 0;
+        let checkpointing = match &build.checkpointing {
+            Some(cp) => {
+                let restored = cp.restore.as_ref().map(|m| RestoredCheckpoint {
+                    checkpoint: m.checkpoint,
+                    finished: m.finished,
+                    transactions: m.per_shard[build.split.shard]
+                        .sinks
+                        .iter()
+                        .filter(|b| b.operator == key)
+                        .filter_map(|b| b.bytes().ok())
+                        .collect(),
+                });
+                restored_checkpoint = restored.as_ref().map_or(0, |r| r.checkpoint);
+                writer.recover(restored.as_ref())?;
+                cp.shard.borrow_mut().register_sink();
+                Some(SinkCheckpointing {
+                    shard: Rc::clone(&cp.shard),
+                    control: Arc::clone(&cp.control),
+                })
+            }
+            None => None,
+        };
+        let state = Rc::new(RefCell::new(SinkState::new(
+            key,
+            writer,
+            restored_checkpoint,
+        )));
+        build
+            .sink_commits
+            .push(Rc::clone(&state) as Rc<RefCell<dyn SinkCommit>>);
         let collector: BoxCollector<T> = Box::new(SinkCollector {
             operator: node.0,
-            writer,
+            state,
             metrics: Rc::clone(&build.metrics),
             clock: build.clock,
             finished,
+            checkpointing,
         });
         Ok(vec![erase(collector)])
     }

@@ -13,9 +13,13 @@ use std::time::{Duration, Instant};
 use futures_lite::FutureExt;
 use glommio::{LocalExecutorBuilder, Placement};
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::checkpoint::{CheckpointControl, Manifest, ShardCheckpoints};
 use crate::config::{JobConfig, Pinning, allowed_cpus};
 use crate::error::{JobError, ShardId};
-use crate::graph::{JobGraph, ShardBuild};
+use crate::graph::{JobGraph, ShardBuild, ShardCheckpointing};
 use crate::metrics::ShardMetrics;
 use crate::park::Parker;
 use crate::source::SplitContext;
@@ -27,9 +31,18 @@ pub(crate) struct JobControl {
     stopping: AtomicBool,
     failure: Mutex<Option<JobError>>,
     parkers: Vec<Arc<Parker>>,
+    /// Set when the job checkpoints.
+    pub(crate) checkpoints: Option<Arc<CheckpointControl>>,
 }
 
 impl JobControl {
+    /// Wakes every shard (something they wait for changed).
+    pub(crate) fn wake_all(&self) {
+        for parker in &self.parkers {
+            parker.wake();
+        }
+    }
+
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
@@ -157,10 +170,21 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
     graph.validate()?;
     let shards = config.shards;
     let parkers: Vec<Arc<Parker>> = (0..shards).map(|_| Arc::new(Parker::new())).collect();
+    let restore = restore_point(&config)?;
+    let checkpoints = config.checkpoint.as_ref().map(|c| {
+        let restored = restore.as_ref().map_or(0, |m| m.checkpoint);
+        Arc::new(CheckpointControl::new(
+            c.clone(),
+            shards,
+            config.max_key_groups,
+            restored,
+        ))
+    });
     let control = Arc::new(JobControl {
         stopping: AtomicBool::new(false),
         failure: Mutex::new(None),
         parkers: parkers.clone(),
+        checkpoints,
     });
 
     // Channel meshes, one per exchange, split into per-shard bundles.
@@ -201,6 +225,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
         let parker = Arc::clone(&parkers[shard]);
         let levels = Arc::clone(&levels);
         let names = Arc::clone(&names);
+        let restore = restore.clone();
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("corestrom-shard-{shard}"))
             // The shard loop parks itself; glommio's own spinning would only burn the core.
@@ -211,6 +236,19 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     shards: config.shards,
                 };
                 parker.register_current_thread();
+                let checkpointing = shard_control.checkpoints.as_ref().map(|c| {
+                    let groups =
+                        crate::hash::key_group_range(shard, config.max_key_groups, config.shards);
+                    ShardCheckpointing {
+                        control: Arc::clone(c),
+                        shard: Rc::new(RefCell::new(ShardCheckpoints::new(
+                            shard,
+                            (groups.start, groups.end),
+                            c.completed(),
+                        ))),
+                        restore: restore.clone(),
+                    }
+                });
                 let build = ShardBuild {
                     split,
                     config,
@@ -223,6 +261,8 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     endpoints,
                     levels: levels.to_vec(),
                     names,
+                    checkpointing,
+                    sink_commits: Vec::new(),
                 };
                 let outcome = run_shard(graph, build, Arc::clone(&shard_control), parker).await;
                 match outcome {
@@ -255,6 +295,37 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
         started: clock.origin(),
         shards,
     })
+}
+
+/// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer
+/// ones are reported on stderr and skipped).
+fn restore_point(config: &JobConfig) -> Result<Option<Arc<Manifest>>, JobError> {
+    let Some(checkpoint) = &config.checkpoint else {
+        return Ok(None);
+    };
+    let dir = checkpoint.manifest_dir();
+    let (newest, skipped) = crate::checkpoint::manifest::newest_valid(&dir).map_err(|e| {
+        JobError::Checkpoint(format!("reading checkpoints in {}: {e}", dir.display()))
+    })?;
+    for error in skipped {
+        eprintln!("corestrom: skipping a checkpoint that does not verify: {error}");
+    }
+    let Some(manifest) = newest else {
+        return Ok(None);
+    };
+    if manifest.shards != config.shards {
+        return Err(JobError::Checkpoint(format!(
+            "checkpoint {} was taken with {} shards, the job has {}; restore it with the same shard count",
+            manifest.checkpoint, manifest.shards, config.shards
+        )));
+    }
+    if manifest.max_key_groups != config.max_key_groups {
+        return Err(JobError::Checkpoint(format!(
+            "checkpoint {} was taken with {} key groups, the job has {}",
+            manifest.checkpoint, manifest.max_key_groups, config.max_key_groups
+        )));
+    }
+    Ok(Some(Arc::new(manifest)))
 }
 
 async fn run_shard(

@@ -22,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod channel;
+pub mod checkpoint;
 pub mod collector;
 pub mod config;
 pub mod constants;

@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::checkpoint::{CheckpointControl, ShardCheckpoints};
 use crate::error::{JobError, OperatorError};
 use crate::graph::{JobGraph, NodeId, ShardBuild};
 use crate::job::JobControl;
@@ -57,6 +58,19 @@ pub(crate) trait Driver {
     fn poll(&mut self, cx: &LoopContext) -> Result<DriverPoll, (u32, OperatorError)>;
     /// True when input is waiting (checked before parking).
     fn has_input(&self) -> bool;
+    /// Sources: records the position and sends `Barrier(id)` downstream. Others: nothing.
+    fn inject_barrier(
+        &mut self,
+        _id: crate::element::CheckpointId,
+    ) -> Result<Option<crate::checkpoint::NamedBlob>, (u32, OperatorError)> {
+        Ok(None)
+    }
+    /// Sources: the current position (for the final manifest). Others: nothing.
+    fn source_position(
+        &self,
+    ) -> Result<Option<crate::checkpoint::NamedBlob>, (u32, OperatorError)> {
+        Ok(None)
+    }
 }
 
 /// An exchange outbox as the loop sees it.
@@ -127,6 +141,13 @@ pub(crate) async fn run(
     let park_max_ns = crate::constants::PARK_MAX.as_nanos() as u64;
     let clock = build.clock;
     let mut idle_since: Option<u64> = None;
+    let mut checkpoints = build.checkpointing.as_ref().map(|c| CheckpointTurn {
+        control: Arc::clone(&c.control),
+        shard: Rc::clone(&c.shard),
+        coordinator: build.split.shard == 0,
+        committed: c.control.completed(),
+        final_committed: false,
+    });
     loop {
         if control.is_stopping() {
             return Err(JobError::Cancelled);
@@ -137,6 +158,9 @@ pub(crate) async fn run(
         let blocked_level = highest_blocked_level(&build.pumps);
 
         let mut progress = false;
+        if let Some(turn) = checkpoints.as_mut() {
+            progress |= turn.run(&mut build, &control)?;
+        }
         let mut open_drivers = 0;
         let mut wake_at_ns = u64::MAX;
         for driver in build.drivers.iter_mut() {
@@ -166,7 +190,12 @@ pub(crate) async fn run(
             progress |= pump.borrow_mut().pump(now_ns, delay_ns);
         }
         if open_drivers == 0 && highest_blocked_level(&build.pumps) == 0 {
-            break;
+            match checkpoints.as_mut() {
+                None => break,
+                // With checkpoints the shard stays until the final checkpoint is committed.
+                Some(turn) if turn.final_committed => break,
+                Some(_) => {}
+            }
         }
         if progress {
             idle_since = None;
@@ -211,6 +240,92 @@ pub(crate) async fn run(
     }
     build.metrics.borrow_mut().cpu_ns = crate::metrics::thread_cpu_ns();
     Ok(())
+}
+
+/// The checkpoint duties of one shard's loop turn.
+struct CheckpointTurn {
+    control: Arc<CheckpointControl>,
+    shard: Rc<RefCell<ShardCheckpoints>>,
+    coordinator: bool,
+    committed: u64,
+    final_committed: bool,
+}
+
+impl CheckpointTurn {
+    /// Coordinates (shard 0), injects triggered barriers, commits completed checkpoints and
+    /// reports the shard's end. True when it did something.
+    fn run(&mut self, build: &mut ShardBuild, control: &JobControl) -> Result<bool, JobError> {
+        let mut progress = false;
+        if self.coordinator && self.control.coordinate(std::time::Instant::now())? {
+            control.wake_all();
+            progress = true;
+        }
+        let triggered = self.control.triggered();
+        while self.shard.borrow().last_injected() < triggered && !self.control.final_complete() {
+            let id = self.shard.borrow().last_injected() + 1;
+            let mut positions = Vec::new();
+            for driver in build.drivers.iter_mut() {
+                match driver.inject_barrier(crate::element::CheckpointId(id)) {
+                    Ok(Some(position)) => positions.push(position),
+                    Ok(None) => {}
+                    Err((operator, source)) => return Err(operator_error(build, operator, source)),
+                }
+            }
+            self.shard.borrow_mut().begin(id, positions, &self.control);
+            control.wake_all();
+            progress = true;
+        }
+        let completed = self.control.completed();
+        let final_complete = self.control.final_complete();
+        if completed > self.committed || (final_complete && !self.final_committed) {
+            op_scope::enter(NO_OPERATOR);
+            for sink in &build.sink_commits {
+                sink.borrow_mut()
+                    .commit_completed(completed, final_complete)
+                    .map_err(|source| JobError::Operator {
+                        operator: "sink commit".into(),
+                        shard: crate::error::ShardId(build.split.shard),
+                        source,
+                    })?;
+            }
+            self.committed = completed;
+            self.final_committed = final_complete
+                && build
+                    .sink_commits
+                    .iter()
+                    .all(|s| s.borrow().all_committed());
+            progress = true;
+        }
+        if build.drivers.iter().all(|d| d.is_finished()) {
+            let mut shard = self.shard.borrow_mut();
+            if !shard.final_reported() {
+                let mut positions = Vec::new();
+                for driver in &build.drivers {
+                    match driver.source_position() {
+                        Ok(Some(position)) => positions.push(position),
+                        Ok(None) => {}
+                        Err((operator, source)) => {
+                            return Err(operator_error(build, operator, source));
+                        }
+                    }
+                }
+                shard.set_final_sources(positions);
+                if shard.report_final_if_done(&self.control) {
+                    control.wake_all();
+                    progress = true;
+                }
+            }
+        }
+        Ok(progress)
+    }
+}
+
+fn operator_error(build: &ShardBuild, operator: u32, source: OperatorError) -> JobError {
+    JobError::Operator {
+        operator: operator_name(build, operator),
+        shard: crate::error::ShardId(build.split.shard),
+        source,
+    }
 }
 
 fn highest_blocked_level(pumps: &[Rc<RefCell<dyn Pump>>]) -> u32 {

@@ -1,11 +1,24 @@
 //! Sinks: the `Sink` a user hands to the job, the `SinkWriter` it creates per shard, and the
-//! collector that feeds a writer at the end of a chain and measures end-to-end latency.
+//! collector that feeds a writer at the end of a chain, measures end-to-end latency, and plays
+//! the sink's part in checkpoints (two-phase commit).
+//!
+//! Two-phase commit, as Flink's `TwoPhaseCommitSinkFunction`: on `Barrier(n)` the writer
+//! *prepares* what it wrote since the previous barrier (makes it durable but invisible) and
+//! returns a transaction description that goes into checkpoint `n`'s manifest; once `n` is
+//! complete the shard loop asks the writer to *commit* `n`'s transactions (make them visible;
+//! idempotent). When the input ends, open checkpoints and a final transaction are prepared, and
+//! committed by the final checkpoint. On restart from checkpoint `n`, `recover` commits what
+//! `n` (and any earlier checkpoint) prepared and discards what was prepared after it.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
+use crate::checkpoint::control::sink_error;
+use crate::checkpoint::{CheckpointControl, FINAL_CHECKPOINT, ShardCheckpoints, fault};
 use crate::collector::Collector;
-use crate::element::{Batch, Record, Signal};
+use crate::element::{Batch, CheckpointId, Record, Signal};
 use crate::error::{OpResult, OperatorError};
 use crate::metrics::ShardMetrics;
 use crate::op_scope;
@@ -19,6 +32,17 @@ pub trait Sink<T>: Send + Sync + 'static {
     /// # Errors
     /// Whatever prevents writing (a directory that cannot be created, say).
     fn create_writer(&self, split: SplitContext) -> Result<Box<dyn SinkWriter<T>>, OperatorError>;
+}
+
+/// The checkpoint a job restarts from, as a sink sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoredCheckpoint {
+    /// Its id: everything prepared for checkpoints up to it is committed output.
+    pub checkpoint: u64,
+    /// True if it is the final checkpoint of a run whose inputs all ended.
+    pub finished: bool,
+    /// The transactions this shard's sink prepared for it, as `prepare_commit` returned them.
+    pub transactions: Vec<Vec<u8>>,
 }
 
 /// Writes one shard's share of a stream.
@@ -37,20 +61,143 @@ pub trait SinkWriter<T>: 'static {
         Ok(())
     }
 
-    /// The stream ended: flush and close.
+    /// The stream ended: flush and close. With checkpoints, everything written was already
+    /// prepared for the final checkpoint when this is called.
     ///
     /// # Errors
     /// A failure that should fail the job.
     fn finish(&mut self) -> OpResult;
+
+    /// Checkpoint `checkpoint` passes: make everything written since the previous prepare
+    /// durable but not yet visible, and describe it (the bytes go into the manifest).
+    /// `FINAL_CHECKPOINT` is the end of the input. The default (a sink that cannot take part
+    /// in two-phase commit: print, blackhole) prepares nothing, so it is at-least-once.
+    ///
+    /// # Errors
+    /// The output could not be made durable; the job fails (it must not complete the
+    /// checkpoint).
+    fn prepare_commit(&mut self, _checkpoint: CheckpointId) -> Result<Vec<u8>, OperatorError> {
+        Ok(Vec::new())
+    }
+
+    /// A checkpoint is complete: make the prepared `transaction` visible. Must be idempotent.
+    ///
+    /// # Errors
+    /// The output could not be published.
+    fn commit(&mut self, _transaction: &[u8]) -> OpResult {
+        Ok(())
+    }
+
+    /// Called once before any record when the job starts with checkpoints on: `restored` is
+    /// the checkpoint it resumes from (`None` for a fresh start). Commit what the restored
+    /// checkpoint covers, discard what was prepared or written after it.
+    ///
+    /// # Errors
+    /// The previous output cannot be resolved.
+    fn recover(&mut self, _restored: Option<&RestoredCheckpoint>) -> OpResult {
+        Ok(())
+    }
 }
 
-/// Feeds a writer; records latency and counts per batch.
+/// A sink's checkpoint side, as the shard loop sees it: commit what completed.
+pub(crate) trait SinkCommit {
+    /// Commits every prepared transaction of checkpoints up to `completed`, and the final one
+    /// once `final_complete`.
+    fn commit_completed(&mut self, completed: u64, final_complete: bool) -> OpResult;
+    /// True when nothing prepared is left to commit.
+    fn all_committed(&self) -> bool;
+}
+
+/// The writer plus its prepared transactions, shared by the chain's collector and the loop.
+pub(crate) struct SinkState<T> {
+    pub(crate) key: String,
+    pub(crate) writer: Box<dyn SinkWriter<T>>,
+    prepared: BTreeMap<u64, Vec<u8>>,
+    prepared_final: Option<Vec<u8>>,
+    last_prepared: u64,
+}
+
+impl<T: 'static> SinkState<T> {
+    pub(crate) fn new(
+        key: String,
+        writer: Box<dyn SinkWriter<T>>,
+        restored_checkpoint: u64,
+    ) -> Self {
+        SinkState {
+            key,
+            writer,
+            prepared: BTreeMap::new(),
+            prepared_final: None,
+            last_prepared: restored_checkpoint,
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        id: CheckpointId,
+        checkpoints: &RefCell<ShardCheckpoints>,
+        control: &CheckpointControl,
+    ) -> OpResult {
+        let transaction = self
+            .writer
+            .prepare_commit(id)
+            .map_err(|e| sink_error(&self.key, e))?;
+        fault::hit("sink.after_prepare");
+        if id == FINAL_CHECKPOINT {
+            self.prepared_final = Some(transaction.clone());
+        } else {
+            debug_assert!(id.0 > self.last_prepared);
+            self.last_prepared = id.0;
+            self.prepared.insert(id.0, transaction.clone());
+        }
+        checkpoints
+            .borrow_mut()
+            .sink_prepared(id, &self.key, &transaction, control);
+        Ok(())
+    }
+}
+
+impl<T: 'static> SinkCommit for SinkState<T> {
+    fn commit_completed(&mut self, completed: u64, final_complete: bool) -> OpResult {
+        let mut due = Vec::new();
+        while let Some(entry) = self.prepared.first_entry() {
+            if *entry.key() > completed {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        if final_complete && let Some(transaction) = self.prepared_final.take() {
+            due.push(transaction);
+        }
+        for transaction in due.iter().filter(|t| !t.is_empty()) {
+            fault::hit("sink.before_commit");
+            self.writer
+                .commit(transaction)
+                .map_err(|e| sink_error(&self.key, e))?;
+            fault::hit("sink.after_commit");
+        }
+        Ok(())
+    }
+
+    fn all_committed(&self) -> bool {
+        self.prepared.is_empty() && self.prepared_final.is_none()
+    }
+}
+
+/// What a sink needs to take part in checkpoints.
+pub(crate) struct SinkCheckpointing {
+    pub(crate) shard: Rc<RefCell<ShardCheckpoints>>,
+    pub(crate) control: Arc<CheckpointControl>,
+}
+
+/// Feeds a writer; records latency and counts per batch; prepares on barriers.
 pub(crate) struct SinkCollector<T> {
     pub(crate) operator: u32,
-    pub(crate) writer: Box<dyn SinkWriter<T>>,
+    pub(crate) state: Rc<RefCell<SinkState<T>>>,
     pub(crate) metrics: Rc<RefCell<ShardMetrics>>,
     pub(crate) clock: Clock,
     pub(crate) finished: Rc<std::cell::Cell<bool>>,
+    pub(crate) checkpointing: Option<SinkCheckpointing>,
 }
 
 impl<T: 'static> Collector<T> for SinkCollector<T> {
@@ -66,21 +213,36 @@ impl<T: 'static> Collector<T> for SinkCollector<T> {
             metrics.record_latency(latency_ns, count);
         }
         op_scope::enter(self.operator);
-        let result = self.writer.write(&mut batch.records);
+        let result = self.state.borrow_mut().writer.write(&mut batch.records);
         batch.records.clear();
         result
     }
 
     fn signal(&mut self, signal: Signal) -> OpResult {
         op_scope::enter(self.operator);
+        let mut state = self.state.borrow_mut();
         match signal {
-            Signal::Watermark(wm) => self.writer.on_watermark(wm),
+            Signal::Watermark(wm) => state.writer.on_watermark(wm),
+            Signal::Barrier(id) => match &self.checkpointing {
+                Some(cp) => state.prepare(id, &cp.shard, &cp.control),
+                None => Ok(()),
+            },
             Signal::End => {
                 assert!(!self.finished.get(), "a sink's input ended twice");
                 self.finished.set(true);
-                self.writer.finish()
+                if let Some(cp) = &self.checkpointing {
+                    // Checkpoints whose barrier can no longer arrive (every input ended) take
+                    // what was written since the last barrier; then the final transaction.
+                    let open = cp.shard.borrow().pending_after(state.last_prepared);
+                    for id in open {
+                        state.prepare(CheckpointId(id), &cp.shard, &cp.control)?;
+                    }
+                    state.prepare(FINAL_CHECKPOINT, &cp.shard, &cp.control)?;
+                    cp.shard.borrow_mut().sink_ended();
+                }
+                state.writer.finish()
             }
-            Signal::Status(_) | Signal::Barrier(_) | Signal::Tick(_) => Ok(()),
+            Signal::Status(_) | Signal::Tick(_) => Ok(()),
         }
     }
 }

@@ -5,9 +5,10 @@
 //! clock) used for latency, pushes it down the fused chain, and at the end of a bounded split
 //! sends the final `END_OF_TIME` watermark and `End`, as Flink's bounded sources do.
 
+use crate::checkpoint::NamedBlob;
 use crate::collector::BoxCollector;
 use crate::constants::IDLE_TICK_INTERVAL;
-use crate::element::{Batch, Record, Signal};
+use crate::element::{Batch, CheckpointId, Record, Signal};
 use crate::error::OperatorError;
 use crate::op_scope;
 use crate::shard::{Driver, DriverPoll, LoopContext};
@@ -59,11 +60,30 @@ pub trait SourceReader<T>: 'static {
         max: usize,
         now_ns: u64,
     ) -> Result<SourcePoll, OperatorError>;
+
+    /// Where the reader stands: every record it emitted so far lies before this position, and a
+    /// fresh reader of the same split `restore`d to it emits exactly the records that follow.
+    /// `None` when the source cannot replay (then the job cannot checkpoint).
+    fn position(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Moves a fresh reader to a position this split's reader returned earlier.
+    ///
+    /// # Errors
+    /// The source cannot replay, or the bytes are not a position of this split.
+    fn restore(&mut self, _position: &[u8]) -> Result<(), OperatorError> {
+        Err(OperatorError::Failed(
+            "this source cannot be restored (not replayable)".into(),
+        ))
+    }
 }
 
 /// Runs one reader in the shard loop.
 pub(crate) struct SourceDriver<T> {
     pub(crate) operator: u32,
+    /// `node:name`, the source's key in checkpoint manifests.
+    pub(crate) key: String,
     pub(crate) reader: Box<dyn SourceReader<T>>,
     pub(crate) down: BoxCollector<T>,
     pub(crate) batch: Batch<T>,
@@ -116,7 +136,40 @@ impl<T: 'static> SourceDriver<T> {
     }
 }
 
+impl<T: 'static> SourceDriver<T> {
+    fn position_blob(&self) -> Result<NamedBlob, OperatorError> {
+        let position = self.reader.position().ok_or_else(|| {
+            OperatorError::Failed(format!(
+                "source '{}' is not replayable; exactly-once checkpoints need replayable sources",
+                self.key
+            ))
+        })?;
+        Ok(NamedBlob::new(&self.key, &position))
+    }
+}
+
 impl<T: 'static> Driver for SourceDriver<T> {
+    fn inject_barrier(
+        &mut self,
+        id: CheckpointId,
+    ) -> Result<Option<NamedBlob>, (u32, OperatorError)> {
+        let position = self.position_blob().map_err(|e| (self.operator, e))?;
+        if !self.finished {
+            op_scope::enter(self.operator);
+            self.down
+                .signal(Signal::Barrier(id))
+                .map_err(|e| (op_scope::current(), e))?;
+            crate::checkpoint::fault::hit("source.after_barrier");
+        }
+        Ok(Some(position))
+    }
+
+    fn source_position(&self) -> Result<Option<NamedBlob>, (u32, OperatorError)> {
+        self.position_blob()
+            .map(Some)
+            .map_err(|e| (self.operator, e))
+    }
+
     fn level(&self) -> u32 {
         0
     }

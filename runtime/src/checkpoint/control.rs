@@ -1,0 +1,340 @@
+//! The checkpoint bookkeeping: `CheckpointControl` is shared by all shards (the coordinator's
+//! counters and the acknowledgements), `ShardCheckpoints` is one shard's view (what it injected,
+//! which sinks still owe an acknowledgement, what to commit).
+//!
+//! Invariants: at most one checkpoint is in flight (the next is triggered only when the previous
+//! completed), so the pending maps stay tiny; ids increase by one; `completed <= triggered`;
+//! a shard acknowledges a checkpoint exactly once, after every sink of the shard prepared it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::checkpoint::manifest::{self, Manifest, NamedBlob, ShardSnapshot};
+use crate::checkpoint::{CheckpointConfig, FINAL_CHECKPOINT};
+use crate::element::CheckpointId;
+use crate::error::{JobError, OperatorError};
+
+/// Shared by every shard of a job that checkpoints.
+#[derive(Debug)]
+pub struct CheckpointControl {
+    config: CheckpointConfig,
+    shards: usize,
+    max_key_groups: u32,
+    triggered: AtomicU64,
+    completed: AtomicU64,
+    final_complete: AtomicBool,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    last_trigger: Instant,
+    acks: BTreeMap<u64, Vec<Option<ShardSnapshot>>>,
+    finals: Vec<Option<ShardSnapshot>>,
+    completed_count: u64,
+}
+
+impl CheckpointControl {
+    /// Control for a job of `shards` shards whose last complete checkpoint is `restored`
+    /// (0 = none): new ids continue after it.
+    pub fn new(
+        config: CheckpointConfig,
+        shards: usize,
+        max_key_groups: u32,
+        restored: u64,
+    ) -> Self {
+        CheckpointControl {
+            config,
+            shards,
+            max_key_groups,
+            triggered: AtomicU64::new(restored),
+            completed: AtomicU64::new(restored),
+            final_complete: AtomicBool::new(false),
+            inner: Mutex::new(Inner {
+                last_trigger: Instant::now(),
+                acks: BTreeMap::new(),
+                finals: vec![None; shards],
+                completed_count: 0,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CheckpointConfig {
+        &self.config
+    }
+
+    /// The newest triggered checkpoint id.
+    pub fn triggered(&self) -> u64 {
+        self.triggered.load(Ordering::Acquire)
+    }
+
+    /// The newest complete checkpoint id.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Acquire)
+    }
+
+    /// True once the final manifest is written.
+    pub fn final_complete(&self) -> bool {
+        self.final_complete.load(Ordering::Acquire)
+    }
+
+    /// Checkpoints completed by this run.
+    pub fn completed_count(&self) -> u64 {
+        self.lock().completed_count
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records shard `snapshot.shard`'s part of checkpoint `id`.
+    pub fn acknowledge(&self, id: u64, snapshot: ShardSnapshot) {
+        let shard = snapshot.shard;
+        let mut inner = self.lock();
+        let slots = inner
+            .acks
+            .entry(id)
+            .or_insert_with(|| vec![None; self.shards]);
+        assert!(
+            slots[shard].is_none(),
+            "shard {shard} acknowledged checkpoint {id} twice"
+        );
+        slots[shard] = Some(snapshot);
+    }
+
+    /// Records shard `snapshot.shard`'s final part (all its inputs ended).
+    pub fn acknowledge_final(&self, snapshot: ShardSnapshot) {
+        let shard = snapshot.shard;
+        let mut inner = self.lock();
+        assert!(
+            inner.finals[shard].is_none(),
+            "shard {shard} reported its end twice"
+        );
+        inner.finals[shard] = Some(snapshot);
+    }
+
+    /// The coordinator's turn (shard 0's loop): triggers, completes, finishes. Returns true
+    /// when it changed something other shards must see (wake them).
+    ///
+    /// # Errors
+    /// Writing a manifest failed: the job cannot promise exactly-once any more and fails.
+    pub fn coordinate(&self, now: Instant) -> Result<bool, JobError> {
+        let mut inner = self.lock();
+        let triggered = self.triggered();
+        let completed = self.completed();
+        // Complete the checkpoint in flight once every shard acknowledged it.
+        if triggered > completed
+            && let Some(slots) = inner.acks.get(&triggered)
+            && slots.iter().all(Option::is_some)
+        {
+            let per_shard: Vec<ShardSnapshot> = slots.iter().flatten().cloned().collect();
+            self.write_manifest(triggered, false, per_shard)?;
+            inner.acks.retain(|&id, _| id > triggered);
+            inner.completed_count += 1;
+            self.completed.store(triggered, Ordering::Release);
+            return Ok(true);
+        }
+        // Finish once every shard's inputs ended and nothing is in flight.
+        if triggered == completed
+            && !self.final_complete()
+            && inner.finals.iter().all(Option::is_some)
+        {
+            let id = triggered + 1;
+            let per_shard: Vec<ShardSnapshot> = inner.finals.iter().flatten().cloned().collect();
+            self.write_manifest(id, true, per_shard)?;
+            self.triggered.store(id, Ordering::Release);
+            self.completed.store(id, Ordering::Release);
+            self.final_complete.store(true, Ordering::Release);
+            return Ok(true);
+        }
+        // Trigger the next one.
+        let any_final = inner.finals.iter().any(Option::is_some);
+        if triggered == completed
+            && !any_final
+            && now.duration_since(inner.last_trigger) >= self.config.interval
+        {
+            inner.last_trigger = now;
+            self.triggered.store(triggered + 1, Ordering::Release);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn write_manifest(
+        &self,
+        id: u64,
+        finished: bool,
+        per_shard: Vec<ShardSnapshot>,
+    ) -> Result<(), JobError> {
+        let manifest = Manifest {
+            checkpoint: id,
+            finished,
+            shards: self.shards,
+            max_key_groups: self.max_key_groups,
+            created_ms: crate::time::wall_clock_ms(),
+            per_shard,
+        };
+        let dir = self.config.manifest_dir();
+        manifest::write(&dir, &manifest)
+            .map_err(|e| JobError::Checkpoint(format!("checkpoint {id}: {e}")))?;
+        manifest::retain_newest(&dir, self.config.retained.max(1))
+            .map_err(|e| JobError::Checkpoint(format!("deleting old checkpoints: {e}")))?;
+        Ok(())
+    }
+}
+
+/// One shard's checkpoint state, shared by its source drivers, sinks and loop.
+#[derive(Debug)]
+pub struct ShardCheckpoints {
+    shard: usize,
+    key_groups: (u32, u32),
+    sinks: usize,
+    ended_sinks: usize,
+    last_injected: u64,
+    pending: BTreeMap<u64, Pending>,
+    finals: Vec<NamedBlob>,
+    final_sources: Vec<NamedBlob>,
+    final_reported: bool,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    sources: Vec<NamedBlob>,
+    sinks: Vec<NamedBlob>,
+    waiting: usize,
+}
+
+impl ShardCheckpoints {
+    /// The bookkeeping of `shard`, whose checkpoints continue after `restored`.
+    pub fn new(shard: usize, key_groups: (u32, u32), restored: u64) -> Self {
+        ShardCheckpoints {
+            shard,
+            key_groups,
+            sinks: 0,
+            ended_sinks: 0,
+            last_injected: restored,
+            pending: BTreeMap::new(),
+            finals: Vec::new(),
+            final_sources: Vec::new(),
+            final_reported: false,
+        }
+    }
+
+    /// A sink of this shard was created.
+    pub fn register_sink(&mut self) {
+        self.sinks += 1;
+    }
+
+    /// The last checkpoint whose barriers this shard injected.
+    pub fn last_injected(&self) -> u64 {
+        self.last_injected
+    }
+
+    /// Starts checkpoint `id` on this shard with its sources' positions (taken by the caller
+    /// while injecting the barriers). Acknowledges at once if no sink is still open.
+    pub fn begin(&mut self, id: u64, sources: Vec<NamedBlob>, control: &CheckpointControl) {
+        assert_eq!(
+            id,
+            self.last_injected + 1,
+            "checkpoints are injected in order"
+        );
+        self.last_injected = id;
+        let waiting = self.sinks - self.ended_sinks;
+        self.pending.insert(
+            id,
+            Pending {
+                sources,
+                sinks: Vec::new(),
+                waiting,
+            },
+        );
+        if waiting == 0 {
+            self.complete(id, control);
+        }
+    }
+
+    /// Checkpoints this shard injected that a sink which last prepared `last_prepared` has not
+    /// prepared yet, in order.
+    pub fn pending_after(&self, last_prepared: u64) -> Vec<u64> {
+        self.pending
+            .range(last_prepared + 1..)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// A sink prepared checkpoint `id` with `transaction`.
+    pub fn sink_prepared(
+        &mut self,
+        id: CheckpointId,
+        sink: &str,
+        transaction: &[u8],
+        control: &CheckpointControl,
+    ) {
+        if id == FINAL_CHECKPOINT {
+            self.finals.push(NamedBlob::new(sink, transaction));
+            return;
+        }
+        let pending = self
+            .pending
+            .get_mut(&id.0)
+            .expect("a sink prepares only injected checkpoints");
+        pending.sinks.push(NamedBlob::new(sink, transaction));
+        pending.waiting -= 1;
+        if pending.waiting == 0 {
+            self.complete(id.0, control);
+        }
+    }
+
+    fn complete(&mut self, id: u64, control: &CheckpointControl) {
+        let pending = self.pending.remove(&id).expect("pending checkpoint");
+        crate::checkpoint::fault::hit("shard.after_snapshot");
+        control.acknowledge(
+            id,
+            ShardSnapshot {
+                shard: self.shard,
+                key_groups: self.key_groups,
+                sources: pending.sources,
+                sinks: pending.sinks,
+            },
+        );
+    }
+
+    /// A sink's input ended (after it prepared its final transaction).
+    pub fn sink_ended(&mut self) {
+        self.ended_sinks += 1;
+        assert!(self.ended_sinks <= self.sinks);
+    }
+
+    /// True once the shard reported its final snapshot.
+    pub fn final_reported(&self) -> bool {
+        self.final_reported
+    }
+
+    /// Source positions at the end of the input, for the final manifest.
+    pub fn set_final_sources(&mut self, sources: Vec<NamedBlob>) {
+        self.final_sources = sources;
+    }
+
+    /// Reports the shard's final snapshot once every sink ended; true when it did so now.
+    pub fn report_final_if_done(&mut self, control: &CheckpointControl) -> bool {
+        if self.final_reported || self.ended_sinks < self.sinks || !self.pending.is_empty() {
+            return false;
+        }
+        self.final_reported = true;
+        control.acknowledge_final(ShardSnapshot {
+            shard: self.shard,
+            key_groups: self.key_groups,
+            sources: std::mem::take(&mut self.final_sources),
+            sinks: std::mem::take(&mut self.finals),
+        });
+        true
+    }
+}
+
+/// A sink failed to prepare or commit: the error names the sink.
+pub fn sink_error(sink: &str, e: OperatorError) -> OperatorError {
+    OperatorError::Failed(format!("checkpoint of sink '{sink}': {e}"))
+}
