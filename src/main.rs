@@ -316,14 +316,7 @@ fn add_source(
 
 /// User + system CPU seconds of this process so far.
 fn process_cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    Duration::from_nanos(corestrom_runtime::metrics::process_cpu_ns()).as_secs_f64()
 }
 
 fn summarize(

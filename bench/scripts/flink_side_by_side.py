@@ -231,6 +231,12 @@ def main():
     ]
     lines += [f"| {q} | {p_} | {a1} | {b1} | {a2} | {b2} |"
               for q, p_, a1, b1, a2, b2 in ratios]
+    lines += [
+        "",
+        "Note: corestrom pins shard i to the i-th core the process may use (Flink's threads are "
+        "not pinned), so on a shared machine a busy core 0 stretches corestrom's wall time at "
+        "P=1 while its CPU seconds stay put; (b) is the figure that load does not distort.",
+    ]
     if short_net:
         lines += [
             "",
