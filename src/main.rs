@@ -1,16 +1,23 @@
-//! The `corestrom` command: runs Nexmark queries on the built-in generator and generates
-//! Nexmark event files.
+//! The `corestrom` command: runs Nexmark queries on the built-in generator or on event files,
+//! and generates Nexmark event files.
+
+mod progress;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use corestrom::prelude::*;
+use corestrom_bench::nexmark::file_source::FileSourceStats;
 use corestrom_bench::nexmark::files::{generate_split_files, generate_to_file};
 use corestrom_bench::nexmark::queries::{Output, Query};
-use corestrom_bench::nexmark::{GeneratorConfig, NexmarkSource};
+use corestrom_bench::nexmark::{Event, GeneratorConfig, NexmarkFileSource, NexmarkSource};
+
+use crate::progress::ProgressLine;
 
 /// corestrom: a thread-per-core stream processing engine with Flink's programming model.
 #[derive(Parser, Debug)]
@@ -22,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a Nexmark query on the built-in generator and print throughput and latency.
+    /// Run a Nexmark query on the built-in generator or on event files and print throughput
+    /// and latency.
     Nexmark(NexmarkCli),
 }
 
@@ -43,12 +51,22 @@ enum NexmarkCommand {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The query: q0 (pass-through), q1 (currency conversion), q2 (selection).
+    /// The query: q0 (pass-through), q1 (currency conversion), q2 (selection), or `all` (every
+    /// query, one after another, summarised in a table).
     #[arg(long, default_value = "q1")]
-    query: Query,
-    /// Events to generate, all types and all shards together.
+    query: QuerySelection,
+    /// Events to generate, all types and all shards together (ignored with --input).
     #[arg(long, default_value_t = 10_000_000, value_parser = parse_count)]
     events: u64,
+    /// Read events from this FORMAT.md JSON-lines file, or from the visible *.jsonl files of
+    /// this directory (file i on shard i mod shards), instead of generating them. One file is
+    /// split between the shards by byte ranges aligned to line starts.
+    #[arg(long, conflicts_with = "rate")]
+    input: Option<PathBuf>,
+    /// With --input: write malformed lines to this file and count them, instead of failing the
+    /// job on the first one.
+    #[arg(long, requires = "input")]
+    dead_letter: Option<PathBuf>,
     /// Shards (threads); default: one per available core. More shards than cores is allowed.
     #[arg(long)]
     shards: Option<usize>,
@@ -63,10 +81,11 @@ struct RunArgs {
     /// Seed of the generator's random fields.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write the results as JSON-lines files into this directory (default: discard them).
+    /// Write the results as JSON-lines files into this directory (default: discard them); with
+    /// `--query all`, into one subdirectory per query.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Print the summary's last line as one JSON object.
+    /// Print the summary's last line as one JSON object (with `--query all`: one per query).
     #[arg(long)]
     json: bool,
 }
@@ -91,6 +110,34 @@ struct GenerateArgs {
     /// The output file.
     #[arg(long, required_unless_present = "split_dir")]
     out: Option<PathBuf>,
+}
+
+/// One query or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum QuerySelection {
+    One(Query),
+    All,
+}
+
+impl QuerySelection {
+    fn queries(self) -> Vec<Query> {
+        match self {
+            QuerySelection::One(query) => vec![query],
+            QuerySelection::All => Query::ALL.to_vec(),
+        }
+    }
+}
+
+impl std::str::FromStr for QuerySelection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<QuerySelection, String> {
+        if s.eq_ignore_ascii_case("all") {
+            Ok(QuerySelection::All)
+        } else {
+            s.parse().map(QuerySelection::One)
+        }
+    }
 }
 
 /// Parses a count, allowing `_` separators and k/M/G suffixes (10M = 10,000,000).
@@ -158,86 +205,221 @@ fn generate(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// What one query run measured.
+struct RunSummary {
+    query: Query,
+    events: u64,
+    results: u64,
+    shards: usize,
+    cores: usize,
+    seconds: f64,
+    /// CPU seconds of the shard threads (from the runtime).
+    shard_cpu_s: f64,
+    /// CPU seconds of the whole process during the run (user + sys, getrusage).
+    process_cpu_s: f64,
+    latency_us: [f64; 3],
+    /// Malformed lines sent to the dead-letter file (with --dead-letter).
+    dead_letters: Option<u64>,
+}
+
+impl RunSummary {
+    fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+
+    fn events_per_sec_per_core(&self) -> f64 {
+        self.events_per_sec() / self.cores as f64
+    }
+}
+
 fn run_query(args: RunArgs) -> Result<()> {
     if args.events == 0 {
         bail!("--events must be at least 1");
     }
-    let mut builder = Env::builder();
-    if let Some(shards) = args.shards {
-        if shards == 0 {
-            bail!("--shards must be at least 1");
+    if args.shards == Some(0) {
+        bail!("--shards must be at least 1");
+    }
+    let queries = args.query.queries();
+    let mut summaries = Vec::with_capacity(queries.len());
+    for &query in &queries {
+        let output = match (&args.output, args.query) {
+            (None, _) => Output::Blackhole,
+            (Some(dir), QuerySelection::One(_)) => Output::Files(dir.clone()),
+            (Some(dir), QuerySelection::All) => Output::Files(dir.join(query.name())),
+        };
+        let summary = run_one(&args, query, &output)?;
+        if let QuerySelection::One(_) = args.query {
+            print_summary(&summary, args.dead_letter.as_deref());
         }
-        builder = builder.shards(shards);
+        summaries.push(summary);
     }
-    let env = builder.build().context("configuring the job")?;
-    let config = GeneratorConfig {
-        seed: args.seed,
-        ..GeneratorConfig::with_events(args.events, args.event_rate)
-    };
-    config
-        .validate()
-        .context("configuring the Nexmark generator")?;
-    let source = NexmarkSource::new(config).with_rate(args.rate.unwrap_or(0));
-    let events = env.source("nexmark", source);
-    let output = match &args.output {
-        Some(dir) => Output::Files(dir.clone()),
-        None => Output::Blackhole,
-    };
-    args.query.build(&events, &output);
-
-    if std::io::stderr().is_terminal() {
-        eprintln!(
-            "running {} on {} shards ...",
-            args.query.name(),
-            env.shards()
-        );
+    if let QuerySelection::All = args.query {
+        print_table(&summaries);
     }
-    let report = env
-        .execute_and_wait()
-        .with_context(|| format!("running {}", args.query.name()))?;
-    print_summary(&args, &report);
+    if args.json {
+        for summary in &summaries {
+            println!("{}", json_summary(summary));
+        }
+    }
     Ok(())
 }
 
-fn print_summary(args: &RunArgs, report: &JobReport) {
-    let seconds = report.elapsed.as_secs_f64().max(1e-9);
-    let events = report.totals.source_records;
-    let per_sec = events as f64 / seconds;
-    let per_core = per_sec / report.cores as f64;
+fn run_one(args: &RunArgs, query: Query, output: &Output) -> Result<RunSummary> {
+    let mut builder = Env::builder();
+    if let Some(shards) = args.shards {
+        builder = builder.shards(shards);
+    }
+    let env = builder.build().context("configuring the job")?;
+    let progress = Arc::new(AtomicU64::new(0));
+    let (events, stats) = add_source(&env, args, &progress)?;
+    query.build(&events, output);
+
+    if std::io::stderr().is_terminal() {
+        eprintln!("running {} on {} shards ...", query.name(), env.shards());
+    }
+    let cpu_before = process_cpu_seconds();
+    let display = ProgressLine::start(query.name().to_owned(), progress);
+    let report = env.execute_and_wait();
+    display.finish();
+    let report = report.with_context(|| format!("running {}", query.name()))?;
+    let process_cpu_s = process_cpu_seconds() - cpu_before;
+    Ok(summarize(query, &report, process_cpu_s, stats.as_deref()))
+}
+
+/// Adds the event source: the files of --input, or the generator. Returns the file source's
+/// counters, if it is one.
+fn add_source(
+    env: &Env,
+    args: &RunArgs,
+    progress: &Arc<AtomicU64>,
+) -> Result<(Stream<Event>, Option<Arc<FileSourceStats>>)> {
+    let Some(input) = &args.input else {
+        let config = GeneratorConfig {
+            seed: args.seed,
+            ..GeneratorConfig::with_events(args.events, args.event_rate)
+        };
+        config
+            .validate()
+            .context("configuring the Nexmark generator")?;
+        let source = NexmarkSource::new(config)
+            .with_rate(args.rate.unwrap_or(0))
+            .with_progress(Arc::clone(progress));
+        return Ok((env.source("nexmark", source), None));
+    };
+    let mut source = NexmarkFileSource::open(input)?.with_progress(Arc::clone(progress));
+    if let Some(dead_letter) = &args.dead_letter {
+        source = source.with_dead_letter(dead_letter)?;
+    }
+    let stats = source.stats();
+    Ok((env.source("nexmark", source), Some(stats)))
+}
+
+/// User + system CPU seconds of this process so far.
+fn process_cpu_seconds() -> f64 {
+    Duration::from_nanos(corestrom_runtime::metrics::process_cpu_ns()).as_secs_f64()
+}
+
+fn summarize(
+    query: Query,
+    report: &JobReport,
+    process_cpu_s: f64,
+    stats: Option<&FileSourceStats>,
+) -> RunSummary {
     let latency = &report.totals.latency_ns;
     let us = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
-    let (p50, p99, p999) = if latency.is_empty() {
-        (0.0, 0.0, 0.0)
+    let latency_us = if latency.is_empty() {
+        [0.0; 3]
     } else {
-        (us(0.5), us(0.99), us(0.999))
+        [us(0.5), us(0.99), us(0.999)]
     };
-    println!("query            {}", args.query.name());
-    println!("events           {events}");
-    println!("results          {}", report.totals.sink_records);
+    RunSummary {
+        query,
+        events: report.totals.source_records,
+        results: report.totals.sink_records,
+        shards: report.shards,
+        cores: report.cores,
+        seconds: report.elapsed.as_secs_f64().max(1e-9),
+        shard_cpu_s: Duration::from_nanos(report.totals.cpu_ns).as_secs_f64(),
+        process_cpu_s,
+        latency_us,
+        dead_letters: stats.map(FileSourceStats::dead_letters),
+    }
+}
+
+fn print_summary(summary: &RunSummary, dead_letter: Option<&Path>) {
+    let [p50, p99, p999] = summary.latency_us;
+    println!("query            {}", summary.query.name());
+    println!("events           {}", summary.events);
+    println!("results          {}", summary.results);
     println!(
         "shards           {} on {} cores",
-        report.shards, report.cores
+        summary.shards, summary.cores
     );
-    println!("seconds          {seconds:.3}");
-    println!("events/s         {}", human(per_sec));
-    println!("events/s/core    {}", human(per_core));
+    println!("seconds          {:.3}", summary.seconds);
+    println!("events/s         {}", human(summary.events_per_sec()));
+    println!(
+        "events/s/core    {}",
+        human(summary.events_per_sec_per_core())
+    );
     println!("latency p50      {p50:.1} µs");
     println!("latency p99      {p99:.1} µs");
     println!("latency p99.9    {p999:.1} µs");
     println!(
-        "cpu seconds      {:.3} (shard threads)",
-        Duration::from_nanos(report.totals.cpu_ns).as_secs_f64()
+        "cpu seconds      {:.3} process (user+sys), {:.3} shard threads",
+        summary.process_cpu_s, summary.shard_cpu_s
     );
-    if args.json {
-        // Written by hand to keep the documented key order (serde_json sorts map keys).
-        let summary = format!(
-            "{{\"query\":\"{}\",\"events\":{events},\"shards\":{},\"seconds\":{seconds:.6},\"events_per_sec\":{per_sec:.1},\
-             \"events_per_sec_per_core\":{per_core:.1},\"latency_p50_us\":{p50:.3},\"latency_p99_us\":{p99:.3},\"latency_p999_us\":{p999:.3}}}",
-            args.query.name(),
-            report.shards,
-        );
-        println!("{summary}");
+    if let (Some(count), Some(path)) = (summary.dead_letters, dead_letter) {
+        println!("dead letters     {count} (in {})", path.display());
     }
+}
+
+fn print_table(summaries: &[RunSummary]) {
+    println!(
+        "{:<6} {:>12} {:>9} {:>10} {:>14} {:>9} {:>10} {:>10} {:>10}",
+        "query",
+        "events",
+        "seconds",
+        "events/s",
+        "events/s/core",
+        "cpu s",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs"
+    );
+    for s in summaries {
+        let [p50, p99, p999] = s.latency_us;
+        println!(
+            "{:<6} {:>12} {:>9.3} {:>10} {:>14} {:>9.3} {:>10.1} {:>10.1} {:>10.1}",
+            s.query.name(),
+            s.events,
+            s.seconds,
+            human(s.events_per_sec()),
+            human(s.events_per_sec_per_core()),
+            s.process_cpu_s,
+            p50,
+            p99,
+            p999
+        );
+    }
+    if let Some(count) = summaries.iter().filter_map(|s| s.dead_letters).max() {
+        println!("dead letters per run: {count}");
+    }
+}
+
+/// The documented JSON summary: exactly these nine keys, in this order. Written by hand to keep
+/// the order (serde_json sorts map keys).
+fn json_summary(s: &RunSummary) -> String {
+    let [p50, p99, p999] = s.latency_us;
+    format!(
+        "{{\"query\":\"{}\",\"events\":{},\"shards\":{},\"seconds\":{:.6},\"events_per_sec\":{:.1},\
+         \"events_per_sec_per_core\":{:.1},\"latency_p50_us\":{p50:.3},\"latency_p99_us\":{p99:.3},\"latency_p999_us\":{p999:.3}}}",
+        s.query.name(),
+        s.events,
+        s.shards,
+        s.seconds,
+        s.events_per_sec(),
+        s.events_per_sec_per_core(),
+    )
 }
 
 fn human(rate: f64) -> String {

@@ -1,6 +1,8 @@
 //! The `corestrom` binary as a user runs it: `--help` documents every flag, bad arguments fail
 //! with a clear message and a non-zero exit, `--json` ends with one object with exactly the
-//! documented keys, `--output` writes the query's rows, and `generate` writes an event file.
+//! documented keys, `--output` writes the query's rows, `generate` writes an event file,
+//! `--input` reads one (and names the file and line of a malformed event), and `--query all`
+//! runs every query.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -18,7 +20,15 @@ fn help_explains_every_flag() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for flag in [
-        "--query", "--events", "--shards", "--rate", "--json", "--output", "generate",
+        "--query",
+        "--events",
+        "--shards",
+        "--rate",
+        "--json",
+        "--output",
+        "--input",
+        "--dead-letter",
+        "generate",
     ] {
         assert!(text.contains(flag), "help lacks {flag}:\n{text}");
     }
@@ -158,4 +168,151 @@ fn generate_writes_a_format_md_event_file() {
     let first: serde_json::Value =
         serde_json::from_str(text.lines().next().expect("line")).expect("JSON");
     assert!(first.get("event_type").is_some());
+}
+
+/// Generates `events` events into `path` with the CLI itself.
+fn generate(path: &std::path::Path, events: &str) {
+    let out = corestrom(&[
+        "nexmark",
+        "generate",
+        "--events",
+        events,
+        "--out",
+        path.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn last_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().expect("output")).expect("last line is JSON")
+}
+
+#[test]
+fn input_file_counts_the_events_read_not_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("events.jsonl");
+    generate(&file, "30000");
+    let results = dir.path().join("out");
+    let out = corestrom(&[
+        "nexmark",
+        "--query",
+        "q0",
+        "--input",
+        file.to_str().expect("utf8"),
+        "--events",
+        "5",
+        "--shards",
+        "3",
+        "--output",
+        results.to_str().expect("utf8"),
+        "--json",
+    ]);
+    let value = last_json(&out);
+    assert_eq!(value["events"], 30_000);
+    assert_eq!(value["shards"], 3);
+    assert_eq!(value.as_object().expect("object").len(), 9);
+    let rows: usize = std::fs::read_dir(&results)
+        .expect("results")
+        .map(|e| {
+            std::fs::read_to_string(e.expect("entry").path())
+                .expect("read")
+                .lines()
+                .count()
+        })
+        .sum();
+    // 46 of every 50 events are bids, and q0 passes every bid through.
+    assert_eq!(rows, 30_000 / 50 * 46);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("cpu seconds"), "{text}");
+}
+
+#[test]
+fn input_malformed_line_fails_naming_file_and_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("events.jsonl");
+    generate(&file, "2000");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let index = lines
+        .iter()
+        .position(|l| l.contains("\"bid\""))
+        .expect("a bid");
+    lines[index] = lines[index].replacen("\"price\":", "\"price\":true,\"x\":", 1);
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let path = file.to_str().expect("utf8");
+    let out = corestrom(&["nexmark", "--query", "q1", "--input", path, "--shards", "2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{path}:{}: field `bid.price`", index + 1);
+    assert!(err.contains(&expected), "stderr lacks '{expected}':\n{err}");
+
+    // With a dead-letter file the job runs on and reports the count.
+    let dead = dir.path().join("dead.jsonl");
+    let out = corestrom(&[
+        "nexmark",
+        "--query",
+        "q1",
+        "--input",
+        path,
+        "--dead-letter",
+        dead.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dead letters     1"), "{text}");
+    assert!(text.contains("events           1999"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&dead).expect("dead letters"),
+        format!("{}\n", lines[index])
+    );
+}
+
+#[test]
+fn query_all_runs_every_query_with_one_json_line_each() {
+    let out = corestrom(&[
+        "nexmark", "--query", "all", "--events", "50k", "--shards", "2", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().next().expect("table").starts_with("query"));
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let names: Vec<&str> = objects
+        .iter()
+        .map(|o| o["query"].as_str().expect("query"))
+        .collect();
+    assert_eq!(names, ["q0", "q1", "q2"]);
+    for object in &objects {
+        assert_eq!(object.as_object().expect("object").len(), 9);
+        assert_eq!(object["events"], 50_000);
+    }
+    for name in names {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(name) && !l.starts_with('{')),
+            "table row {name}:\n{stdout}"
+        );
+    }
 }

@@ -6,11 +6,13 @@
 //! * [`timestamp`]: the `YYYY-MM-DD hh:mm:ss.SSS` UTC format of event and result files;
 //! * [`json`]: event files (FORMAT.md) — writer, reader with typed errors and dead letters;
 //! * [`result`]: result rows as JSON lines;
-//! * [`files`]: whole-run helpers: one merged file, or one time-ordered file per split.
+//! * [`files`]: whole-run helpers: one merged file, or one time-ordered file per split;
+//! * [`source`] and [`file_source`]: the generator and event files as corestrom sources.
 //!
 //! The generator's pools are built on first use and shared by every split in the process.
 
 pub mod config;
+pub mod file_source;
 pub mod files;
 pub mod generator;
 pub mod json;
@@ -25,6 +27,7 @@ pub mod text;
 pub mod timestamp;
 
 pub use config::{BidderOffset, ConfigError, GeneratorConfig};
+pub use file_source::NexmarkFileSource;
 pub use generator::NexmarkGenerator;
 pub use model::{Auction, Bid, Event, EventKind, Person};
 pub use source::NexmarkSource;

@@ -5,6 +5,12 @@
 //! Records carry the event's `dateTime` as their timestamp. Pacing: with a total rate `R`, split
 //! event `k` is due `k · n / R` seconds after the split's first poll; a poll emits what is due
 //! (at most one batch) and otherwise says when the next event is due, so the shard can park.
+//!
+//! An optional shared progress counter gets each batch's event count (once per poll, never per
+//! record), for a progress display.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use corestrom_operators::prelude::*;
 
@@ -17,6 +23,7 @@ use crate::nexmark::model::Event;
 pub struct NexmarkSource {
     config: GeneratorConfig,
     rate_per_sec: Option<u64>,
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl NexmarkSource {
@@ -25,6 +32,15 @@ impl NexmarkSource {
         NexmarkSource {
             config,
             rate_per_sec: None,
+            progress: None,
+        }
+    }
+
+    /// Adds every batch's event count to `counter`.
+    pub fn with_progress(self, counter: Arc<AtomicU64>) -> Self {
+        NexmarkSource {
+            progress: Some(counter),
+            ..self
         }
     }
 
@@ -42,6 +58,7 @@ struct NexmarkReader {
     /// Nanoseconds between two events of this split, when paced.
     interval_ns: Option<f64>,
     start_ns: Option<u64>,
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl Source<Event> for NexmarkSource {
@@ -60,6 +77,7 @@ impl Source<Event> for NexmarkSource {
             generator,
             interval_ns,
             start_ns: None,
+            progress: self.progress.clone(),
         }))
     }
 }
@@ -98,7 +116,11 @@ impl SourceReader<Event> for NexmarkReader {
                 n.min(max)
             }
         };
+        let before = out.len();
         self.emit(out, n);
+        if let Some(progress) = &self.progress {
+            progress.fetch_add((out.len() - before) as u64, Ordering::Relaxed);
+        }
         Ok(if self.generator.is_finished() {
             SourcePoll::Finished
         } else {
