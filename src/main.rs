@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use corestrom::prelude::*;
+use corestrom::runtime::checkpoint::{CheckpointConfig, Guarantee};
 use corestrom_bench::nexmark::file_source::FileSourceStats;
 use corestrom_bench::nexmark::files::{generate_split_files, generate_to_file};
 use corestrom_bench::nexmark::queries::{Output, Query};
@@ -31,7 +32,37 @@ struct Cli {
 enum Command {
     /// Run a Nexmark query on the built-in generator or on event files and print throughput
     /// and latency.
-    Nexmark(NexmarkCli),
+    Nexmark(Box<NexmarkCli>),
+    /// List, inspect or verify the checkpoints in a state directory.
+    Checkpoints(CheckpointsCli),
+}
+
+#[derive(Args, Debug)]
+struct CheckpointsCli {
+    #[command(subcommand)]
+    command: CheckpointsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckpointsCommand {
+    /// One line per checkpoint: id, whether it verifies, finished or not, when it was taken.
+    List {
+        /// The state directory (as given to --state-dir).
+        dir: PathBuf,
+    },
+    /// Print a checkpoint's manifest (the newest that verifies, or --checkpoint ID).
+    Inspect {
+        /// The state directory.
+        dir: PathBuf,
+        /// The checkpoint id.
+        #[arg(long)]
+        checkpoint: Option<u64>,
+    },
+    /// Verify every manifest; exit with status 1 if any does not verify.
+    Verify {
+        /// The state directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -88,6 +119,17 @@ struct RunArgs {
     /// Print the summary's last line as one JSON object (with `--query all`: one per query).
     #[arg(long)]
     json: bool,
+    /// Take checkpoints into this directory, and resume from the newest complete one found
+    /// there: with --output, results are written exactly once even if the process is killed and
+    /// the same command is run again. With --query all, one subdirectory per query.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Milliseconds between checkpoints (with --state-dir; default 1000).
+    #[arg(long, requires = "state_dir")]
+    checkpoint_interval: Option<u64>,
+    /// Checkpoints without barrier alignment: after a crash some results may appear twice.
+    #[arg(long, requires = "state_dir")]
+    at_least_once: bool,
 }
 
 #[derive(Args, Debug)]
@@ -160,11 +202,80 @@ fn parse_count(text: &str) -> Result<u64, String> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Nexmark(NexmarkCli {
-            command: Some(NexmarkCommand::Generate(args)),
-            ..
-        }) => generate(args),
-        Command::Nexmark(NexmarkCli { command: None, run }) => run_query(run),
+        Command::Nexmark(cli) => match *cli {
+            NexmarkCli {
+                command: Some(NexmarkCommand::Generate(args)),
+                ..
+            } => generate(args),
+            NexmarkCli { command: None, run } => run_query(run),
+        },
+        Command::Checkpoints(CheckpointsCli { command }) => checkpoints(command),
+    }
+}
+
+fn checkpoints(command: CheckpointsCommand) -> Result<()> {
+    use corestrom::runtime::checkpoint::manifest;
+    let manifest_dir = |dir: &std::path::Path| dir.join(manifest::MANIFEST_DIR);
+    match command {
+        CheckpointsCommand::List { dir } => {
+            let listed = manifest::list(&manifest_dir(&dir)).context("listing checkpoints")?;
+            if listed.is_empty() {
+                println!("no checkpoints in {}", dir.display());
+            }
+            for m in listed {
+                match m.manifest {
+                    Ok(m) => println!(
+                        "{:>8}  ok        {:<9} shards={} taken={}",
+                        m.checkpoint,
+                        if m.finished { "finished" } else { "running" },
+                        m.shards,
+                        corestrom_bench::nexmark::timestamp::timestamp_string(m.created_ms)
+                    ),
+                    Err(e) => println!("{:>8}  CORRUPT   {e}", m.checkpoint),
+                }
+            }
+            Ok(())
+        }
+        CheckpointsCommand::Inspect { dir, checkpoint } => {
+            let listed = manifest::list(&manifest_dir(&dir)).context("listing checkpoints")?;
+            let chosen = match checkpoint {
+                Some(id) => listed
+                    .into_iter()
+                    .find(|m| m.checkpoint == id)
+                    .with_context(|| format!("no checkpoint {id}"))?,
+                None => listed
+                    .into_iter()
+                    .rev()
+                    .find(|m| m.manifest.is_ok())
+                    .context("no checkpoint that verifies")?,
+            };
+            let manifest = chosen.manifest?;
+            println!(
+                "{}",
+                String::from_utf8_lossy(&manifest::encode(&manifest))
+                    .split_once('\n')
+                    .map_or("", |(_, body)| body)
+            );
+            Ok(())
+        }
+        CheckpointsCommand::Verify { dir } => {
+            let listed = manifest::list(&manifest_dir(&dir)).context("listing checkpoints")?;
+            let mut bad = 0;
+            for m in &listed {
+                match &m.manifest {
+                    Ok(_) => println!("ok       {}", m.path.display()),
+                    Err(e) => {
+                        bad += 1;
+                        println!("CORRUPT  {e}");
+                    }
+                }
+            }
+            if bad > 0 {
+                bail!("{bad} of {} checkpoints do not verify", listed.len());
+            }
+            println!("{} checkpoints verify", listed.len());
+            Ok(())
+        }
     }
 }
 
@@ -268,6 +379,20 @@ fn run_one(args: &RunArgs, query: Query, output: &Output) -> Result<RunSummary> 
     let mut builder = Env::builder();
     if let Some(shards) = args.shards {
         builder = builder.shards(shards);
+    }
+    if let Some(dir) = &args.state_dir {
+        let dir = match args.query {
+            QuerySelection::One(_) => dir.clone(),
+            QuerySelection::All => dir.join(query.name()),
+        };
+        let mut checkpoint = CheckpointConfig::new(
+            Duration::from_millis(args.checkpoint_interval.unwrap_or(1000).max(1)),
+            dir,
+        );
+        if args.at_least_once {
+            checkpoint.guarantee = Guarantee::AtLeastOnce;
+        }
+        builder = builder.checkpointing(checkpoint);
     }
     let env = builder.build().context("configuring the job")?;
     let progress = Arc::new(AtomicU64::new(0));

@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use corestrom_runtime::checkpoint::CheckpointConfig;
 use corestrom_runtime::{
     JobConfig, JobError, JobGraph, JobHandle, JobReport, Pinning, Source, SplitContext,
 };
@@ -52,6 +53,23 @@ impl EnvBuilder {
     /// How long an idle shard polls before it parks (default 50 µs).
     pub fn spin_before_park(mut self, spin: Duration) -> Self {
         self.config.spin_before_park = spin;
+        self
+    }
+
+    /// Takes an exactly-once checkpoint every `interval` into `state_dir`, and resumes from the
+    /// newest complete checkpoint there when the job starts (see `corestrom_runtime::checkpoint`).
+    pub fn checkpoint_every(
+        mut self,
+        interval: Duration,
+        state_dir: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.config.checkpoint = Some(CheckpointConfig::new(interval, state_dir));
+        self
+    }
+
+    /// Full checkpoint settings (guarantee, retained checkpoints).
+    pub fn checkpointing(mut self, checkpoint: CheckpointConfig) -> Self {
+        self.config.checkpoint = Some(checkpoint);
         self
     }
 

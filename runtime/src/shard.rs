@@ -263,6 +263,7 @@ impl CheckpointTurn {
         let triggered = self.control.triggered();
         while self.shard.borrow().last_injected() < triggered && !self.control.final_complete() {
             let id = self.shard.borrow().last_injected() + 1;
+            self.shard.borrow_mut().begin(id);
             let mut positions = Vec::new();
             for driver in build.drivers.iter_mut() {
                 match driver.inject_barrier(crate::element::CheckpointId(id)) {
@@ -271,7 +272,9 @@ impl CheckpointTurn {
                     Err((operator, source)) => return Err(operator_error(build, operator, source)),
                 }
             }
-            self.shard.borrow_mut().begin(id, positions, &self.control);
+            self.shard
+                .borrow_mut()
+                .sources_injected(id, positions, &self.control);
             control.wake_all();
             progress = true;
         }

@@ -74,6 +74,15 @@ impl<W: Write> ResultWriter<W> {
         self.out.flush()
     }
 
+    /// Flushes buffered rows and gives access to the underlying writer.
+    ///
+    /// # Errors
+    /// An I/O error of the underlying writer.
+    pub fn flushed_inner(&mut self) -> io::Result<&mut W> {
+        self.flush()?;
+        Ok(&mut self.out)
+    }
+
     /// Flushes and returns the underlying writer.
     ///
     /// # Errors

@@ -1,10 +1,13 @@
-//! Query results as FORMAT.md JSON-lines files: one published file per shard in a directory.
+//! Query results as FORMAT.md JSON-lines files in a directory: per shard, one file per
+//! checkpoint committed exactly-once with checkpoints on, one file published at the end
+//! otherwise (see `corestrom_operators::sink::PartFiles`).
 
 use std::path::PathBuf;
 
 use corestrom_operators::prelude::*;
-use corestrom_operators::sink::StagedFile;
-use corestrom_runtime::OpResult;
+use corestrom_operators::sink::PartFiles;
+use corestrom_runtime::sink::RestoredCheckpoint;
+use corestrom_runtime::{CheckpointId, OpResult};
 
 use crate::nexmark::result::{ResultWriter, Row};
 
@@ -14,7 +17,7 @@ pub trait ResultRow: Clone + Send + 'static {
     fn columns<'a, W: std::io::Write>(&self, row: Row<'a, W>) -> Row<'a, W>;
 }
 
-/// Writes result rows into `dir` (`part-SSSSS.jsonl` per shard, visible once complete).
+/// Writes result rows into `dir`.
 #[derive(Clone, Debug)]
 pub struct ResultSink {
     dir: PathBuf,
@@ -28,46 +31,54 @@ impl ResultSink {
 }
 
 struct ResultSinkWriter {
-    out: Option<ResultWriter<StagedFile>>,
-    path: String,
+    out: ResultWriter<PartFiles>,
+    dir: String,
 }
 
 impl<T: ResultRow> Sink<T> for ResultSink {
     fn create_writer(&self, split: SplitContext) -> Result<Box<dyn SinkWriter<T>>, OperatorError> {
-        let file = StagedFile::create(&self.dir, split.shard, "jsonl")?;
-        let path = file.staged_path().display().to_string();
+        let files = PartFiles::new(&self.dir, split.shard, "jsonl")?;
         Ok(Box::new(ResultSinkWriter {
-            out: Some(ResultWriter::new(file)),
-            path,
+            out: ResultWriter::new(files),
+            dir: self.dir.display().to_string(),
         }))
+    }
+}
+
+impl ResultSinkWriter {
+    fn files(&mut self) -> Result<&mut PartFiles, OperatorError> {
+        let dir = &self.dir;
+        self.out
+            .flushed_inner()
+            .map_err(|e| OperatorError::io(format!("writing results into {dir}"), e))
     }
 }
 
 impl<T: ResultRow> SinkWriter<T> for ResultSinkWriter {
     fn write(&mut self, records: &mut Vec<Record<T>>) -> OpResult {
-        let Some(out) = self.out.as_mut() else {
-            return Err(OperatorError::Failed(format!(
-                "{} written after it was published",
-                self.path
-            )));
-        };
         for record in records.drain(..) {
             record
                 .value
-                .columns(out.row())
+                .columns(self.out.row())
                 .end()
-                .map_err(|e| OperatorError::io(format!("writing {}", self.path), e))?;
+                .map_err(|e| OperatorError::io(format!("writing results into {}", self.dir), e))?;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> OpResult {
-        let Some(out) = self.out.take() else {
-            return Ok(());
-        };
-        let file = out
-            .finish()
-            .map_err(|e| OperatorError::io(format!("flushing {}", self.path), e))?;
-        file.publish().map(|_| ())
+        self.files()?.publish()
+    }
+
+    fn prepare_commit(&mut self, checkpoint: CheckpointId) -> Result<Vec<u8>, OperatorError> {
+        self.files()?.prepare(checkpoint)
+    }
+
+    fn commit(&mut self, transaction: &[u8]) -> OpResult {
+        self.files()?.commit(transaction)
+    }
+
+    fn recover(&mut self, restored: Option<&RestoredCheckpoint>) -> OpResult {
+        self.files()?.recover(restored)
     }
 }

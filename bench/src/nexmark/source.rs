@@ -94,6 +94,30 @@ impl NexmarkReader {
 }
 
 impl SourceReader<Event> for NexmarkReader {
+    /// The split's event position: the generator is a pure function of it, so replay is exact.
+    fn position(&self) -> Option<Vec<u8>> {
+        Some(self.generator.position().to_le_bytes().to_vec())
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<(), OperatorError> {
+        let bytes: [u8; 8] = position.try_into().map_err(|_| {
+            OperatorError::Failed(format!(
+                "a generator position is 8 bytes, got {}",
+                position.len()
+            ))
+        })?;
+        let position = u64::from_le_bytes(bytes);
+        if position > self.generator.limit() {
+            return Err(OperatorError::Failed(format!(
+                "generator position {position} lies beyond split {}'s {} events",
+                self.generator.split_index(),
+                self.generator.limit()
+            )));
+        }
+        self.generator.seek(position);
+        Ok(())
+    }
+
     fn poll(
         &mut self,
         out: &mut Vec<Record<Event>>,

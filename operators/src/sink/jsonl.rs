@@ -1,14 +1,17 @@
-//! Writes records as JSON lines (serde), one `StagedFile` per shard, published when the
-//! shard's input ends. (The checkpoint issue turns this into a two-phase-commit sink with a file
-//! per checkpoint.)
+//! Writes records as JSON lines (serde) into a directory, one file per shard and checkpoint:
+//! exactly-once with checkpoints (two-phase commit through `PartFiles`), one file per shard
+//! published at the end otherwise.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use corestrom_runtime::{OpResult, OperatorError, Record, Sink, SinkWriter, SplitContext};
+use corestrom_runtime::sink::RestoredCheckpoint;
+use corestrom_runtime::{
+    CheckpointId, OpResult, OperatorError, Record, Sink, SinkWriter, SplitContext,
+};
 use serde::Serialize;
 
-use crate::sink::StagedFile;
+use crate::sink::PartFiles;
 
 /// Writes JSON lines into a directory.
 #[derive(Clone, Debug)]
@@ -24,24 +27,20 @@ impl JsonLinesSink {
 }
 
 struct JsonLinesWriter {
-    file: Option<StagedFile>,
+    files: PartFiles,
 }
 
 impl<T: Serialize + 'static> Sink<T> for JsonLinesSink {
     fn create_writer(&self, split: SplitContext) -> Result<Box<dyn SinkWriter<T>>, OperatorError> {
         Ok(Box::new(JsonLinesWriter {
-            file: Some(StagedFile::create(&self.dir, split.shard, "jsonl")?),
+            files: PartFiles::new(&self.dir, split.shard, "jsonl")?,
         }))
     }
 }
 
 impl<T: Serialize> SinkWriter<T> for JsonLinesWriter {
     fn write(&mut self, records: &mut Vec<Record<T>>) -> OpResult {
-        let Some(file) = self.file.as_mut() else {
-            return Err(OperatorError::Failed(
-                "JSON-lines sink written after it was published".into(),
-            ));
-        };
+        let file = self.files.file()?;
         for record in records.drain(..) {
             serde_json::to_writer(&mut *file, &record.value).map_err(|e| {
                 OperatorError::Failed(format!(
@@ -57,9 +56,18 @@ impl<T: Serialize> SinkWriter<T> for JsonLinesWriter {
     }
 
     fn finish(&mut self) -> OpResult {
-        match self.file.take() {
-            Some(file) => file.publish().map(|_| ()),
-            None => Ok(()),
-        }
+        self.files.publish()
+    }
+
+    fn prepare_commit(&mut self, checkpoint: CheckpointId) -> Result<Vec<u8>, OperatorError> {
+        self.files.prepare(checkpoint)
+    }
+
+    fn commit(&mut self, transaction: &[u8]) -> OpResult {
+        self.files.commit(transaction)
+    }
+
+    fn recover(&mut self, restored: Option<&RestoredCheckpoint>) -> OpResult {
+        self.files.recover(restored)
     }
 }

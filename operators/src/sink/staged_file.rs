@@ -48,30 +48,37 @@ impl StagedFile {
         &self.staged
     }
 
-    /// Makes the file durable and visible under its final name.
+    /// Makes the file durable under `target` (which may be hidden): flush, fsync, rename, fsync
+    /// of the directory.
     ///
     /// # Errors
     /// Flush, fsync or rename failed; the error names the file.
-    pub fn publish(self) -> Result<PathBuf, OperatorError> {
+    pub fn publish_as(self, target: &Path) -> Result<(), OperatorError> {
         let staged = self.staged.display().to_string();
         let file = self
             .out
             .into_inner()
             .map_err(|e| OperatorError::io(format!("flushing {staged}"), e.into_error()))?;
+        corestrom_runtime::checkpoint::fault::hit("file.before_fsync");
         file.sync_data()
             .map_err(|e| OperatorError::io(format!("fsync of {staged}"), e))?;
-        std::fs::rename(&self.staged, &self.visible).map_err(|e| {
-            OperatorError::io(
-                format!("publishing {staged} as {}", self.visible.display()),
-                e,
-            )
+        corestrom_runtime::checkpoint::fault::hit("file.after_fsync");
+        std::fs::rename(&self.staged, target).map_err(|e| {
+            OperatorError::io(format!("renaming {staged} to {}", target.display()), e)
         })?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| {
-                OperatorError::io(format!("fsync of directory {}", self.dir.display()), e)
-            })?;
-        Ok(self.visible)
+            .map_err(|e| OperatorError::io(format!("fsync of directory {}", self.dir.display()), e))
+    }
+
+    /// Makes the file durable and visible under its final name (`part-SSSSS.<ext>`).
+    ///
+    /// # Errors
+    /// Flush, fsync or rename failed; the error names the file.
+    pub fn publish(self) -> Result<PathBuf, OperatorError> {
+        let visible = self.visible.clone();
+        self.publish_as(&visible)?;
+        Ok(visible)
     }
 }
 

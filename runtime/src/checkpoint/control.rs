@@ -202,7 +202,8 @@ pub struct ShardCheckpoints {
 
 #[derive(Debug, Default)]
 struct Pending {
-    sources: Vec<NamedBlob>,
+    /// Set once every source of the shard injected the barrier.
+    sources: Option<Vec<NamedBlob>>,
     sinks: Vec<NamedBlob>,
     waiting: usize,
 }
@@ -233,9 +234,9 @@ impl ShardCheckpoints {
         self.last_injected
     }
 
-    /// Starts checkpoint `id` on this shard with its sources' positions (taken by the caller
-    /// while injecting the barriers). Acknowledges at once if no sink is still open.
-    pub fn begin(&mut self, id: u64, sources: Vec<NamedBlob>, control: &CheckpointControl) {
+    /// Starts checkpoint `id` on this shard, before its barriers are injected (a sink may
+    /// prepare while the injection is still under way).
+    pub fn begin(&mut self, id: u64) {
         assert_eq!(
             id,
             self.last_injected + 1,
@@ -246,14 +247,23 @@ impl ShardCheckpoints {
         self.pending.insert(
             id,
             Pending {
-                sources,
+                sources: None,
                 sinks: Vec::new(),
                 waiting,
             },
         );
-        if waiting == 0 {
-            self.complete(id, control);
-        }
+    }
+
+    /// Every source injected `id`'s barrier at these positions.
+    pub fn sources_injected(
+        &mut self,
+        id: u64,
+        sources: Vec<NamedBlob>,
+        control: &CheckpointControl,
+    ) {
+        let pending = self.pending.get_mut(&id).expect("checkpoint begun");
+        pending.sources = Some(sources);
+        self.try_complete(id, control);
     }
 
     /// Checkpoints this shard injected that a sink which last prepared `last_prepared` has not
@@ -280,15 +290,20 @@ impl ShardCheckpoints {
         let pending = self
             .pending
             .get_mut(&id.0)
-            .expect("a sink prepares only injected checkpoints");
+            .expect("a sink prepares only begun checkpoints");
         pending.sinks.push(NamedBlob::new(sink, transaction));
         pending.waiting -= 1;
-        if pending.waiting == 0 {
-            self.complete(id.0, control);
-        }
+        self.try_complete(id.0, control);
     }
 
-    fn complete(&mut self, id: u64, control: &CheckpointControl) {
+    fn try_complete(&mut self, id: u64, control: &CheckpointControl) {
+        let ready = self
+            .pending
+            .get(&id)
+            .is_some_and(|p| p.waiting == 0 && p.sources.is_some());
+        if !ready {
+            return;
+        }
         let pending = self.pending.remove(&id).expect("pending checkpoint");
         crate::checkpoint::fault::hit("shard.after_snapshot");
         control.acknowledge(
@@ -296,7 +311,7 @@ impl ShardCheckpoints {
             ShardSnapshot {
                 shard: self.shard,
                 key_groups: self.key_groups,
-                sources: pending.sources,
+                sources: pending.sources.unwrap_or_default(),
                 sinks: pending.sinks,
             },
         );
