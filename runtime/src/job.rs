@@ -223,6 +223,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     endpoints,
                     levels: levels.to_vec(),
                     names,
+                    processing_time: Default::default(),
                 };
                 let outcome = run_shard(graph, build, Arc::clone(&shard_control), parker).await;
                 match outcome {
