@@ -34,8 +34,8 @@ use super::trigger::{TimerRequest, Trigger, TriggerContext, TriggerResult};
 use super::types::Window;
 use crate::keyed_driver::{KeyedCore, Outputs};
 
-/// The live windows of one key.
-type Slots<W, Acc, S> = Vec<Slot<W, Acc, S>>;
+/// The live windows of every key.
+type WindowsByKey<K, W, Acc, S> = FxHashMap<K, Vec<Slot<W, Acc, S>>>;
 
 struct Slot<W, Acc, S> {
     window: W,
@@ -60,7 +60,7 @@ pub(crate) struct GenericCore<
     process: P,
     lateness: i64,
     domain: TimeDomain,
-    windows: FxHashMap<K, Slots<A::W, G::Acc, Tr::State>>,
+    windows: WindowsByKey<K, A::W, G::Acc, Tr::State>,
     timers: TimerService<K, A::W>,
     watermark: EventTime,
     assigned: Vec<A::W>,
