@@ -225,9 +225,13 @@ where
         };
         let key = id.0;
         // For an existing pane the windows' timers were registered when it was created; only a
-        // window the watermark has already passed (the latest-ending one first) needs work.
+        // window the watermark has already passed needs work, and if any has, the one that
+        // ends first has.
+        let first_start =
+            last_start - (last_start - time + self.size - 1) / self.slide * self.slide;
+        debug_assert!(first_start > time - self.size && first_start <= time);
         let passed =
-            self.domain == TimeDomain::EventTime && last_start + self.size - 1 <= self.watermark;
+            self.domain == TimeDomain::EventTime && first_start + self.size - 1 <= self.watermark;
         if !created && !passed {
             return Ok(());
         }
