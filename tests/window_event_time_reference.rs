@@ -77,13 +77,8 @@ struct Model {
 impl Model {
     fn emit(&mut self, key: u64, start: i64, end: i64) {
         let values = &self.windows[&(key, start, end)].values;
-        self.out.push((
-            key,
-            start,
-            end,
-            values.len() as u64,
-            values.iter().sum(),
-        ));
+        self.out
+            .push((key, start, end, values.len() as u64, values.iter().sum()));
     }
 
     fn is_late(&self, end: i64) -> bool {
@@ -159,7 +154,10 @@ impl Model {
             .map(|(id, _)| *id)
             .collect();
         for (k, s, e) in due {
-            self.windows.get_mut(&(k, s, e)).expect("present").fired_by_timer = true;
+            self.windows
+                .get_mut(&(k, s, e))
+                .expect("present")
+                .fired_by_timer = true;
             self.emit(k, s, e);
         }
         let lateness = self.lateness;
@@ -252,19 +250,33 @@ where
     }
 }
 
-fn finish<KF, A, Tr>(w: WindowedStream<In, u64, KF, A, Tr>, function: Function) -> WindowStreams<Out, In>
+fn finish<KF, A, Tr>(
+    w: WindowedStream<In, u64, KF, A, Tr>,
+    function: Function,
+) -> WindowStreams<Out, In>
 where
     KF: Fn(&In) -> u64 + Clone + Send + Sync + 'static,
     A: corestrom_operators::window::WindowAssigner<W = TimeWindow>,
     Tr: Trigger<In, TimeWindow>,
 {
     match function {
-        Function::Aggregate => w.aggregate_with(CountSum, |k: &u64, win: &TimeWindow, (c, s), out: &mut Vec<Out>| {
-            out.push((*k, win.start, win.end, c, s))
-        }),
-        Function::Process => w.process(|k: &u64, win: &TimeWindow, all: Vec<In>, out: &mut Vec<Out>| {
-            out.push((*k, win.start, win.end, all.len() as u64, all.iter().map(|r| r.2).sum()))
-        }),
+        Function::Aggregate => w.aggregate_with(
+            CountSum,
+            |k: &u64, win: &TimeWindow, (c, s), out: &mut Vec<Out>| {
+                out.push((*k, win.start, win.end, c, s))
+            },
+        ),
+        Function::Process => w.process(
+            |k: &u64, win: &TimeWindow, all: Vec<In>, out: &mut Vec<Out>| {
+                out.push((
+                    *k,
+                    win.start,
+                    win.end,
+                    all.len() as u64,
+                    all.iter().map(|r| r.2).sum(),
+                ))
+            },
+        ),
         Function::Reduce => w.reduce_with(
             |a: In, b: In| (a.0, a.1, a.2 + b.2 + (1 << 32)),
             // The reduce carries count in the high bits: one element is (value), each combine
