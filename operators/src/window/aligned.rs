@@ -96,12 +96,6 @@ where
         }
     }
 
-    /// Number of (key, pane) accumulators held (for tests and memory accounting).
-    #[cfg(test)]
-    pub(crate) fn pane_count(&self) -> usize {
-        self.panes.len()
-    }
-
     fn cleanup_time(&self, end: EventTime) -> EventTime {
         (end - 1).saturating_add(self.lateness)
     }
@@ -285,5 +279,97 @@ where
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Processing-time windows driven by a scripted clock: the core is called directly with the
+    //! wall-clock values a shard loop would pass.
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use corestrom_runtime::{Batch, Collector, Signal};
+
+    use super::*;
+    use crate::window::Count;
+    use crate::window::function::AggregateAgg;
+    use crate::window::types::TimeWindow;
+
+    struct Capture<T>(Rc<RefCell<Vec<Record<T>>>>);
+
+    impl<T: 'static> Collector<T> for Capture<T> {
+        fn push(&mut self, batch: &mut Batch<T>) -> OpResult {
+            self.0.borrow_mut().extend(batch.records.drain(..));
+            Ok(())
+        }
+        fn signal(&mut self, _signal: Signal) -> OpResult {
+            Ok(())
+        }
+    }
+
+    type Out = (u64, i64, i64, u64);
+
+    fn core(spec: AlignedSpec) -> impl KeyedCore<In = (u64, u32), Out = Out, Side = (u64, u32)> {
+        AlignedCore::<(u64, u32), u64, _, TimeWindow, _, _, Out>::new(
+            |r: &(u64, u32)| r.0,
+            AggregateAgg(Count),
+            |k: &u64, w: &TimeWindow, c: u64, out: &mut Vec<Out>| out.push((*k, w.start, w.end, c)),
+            spec,
+            0,
+            TimeDomain::ProcessingTime,
+        )
+    }
+
+    #[test]
+    fn processing_time_windows_fire_when_the_clock_passes_their_end() {
+        let main = Rc::new(RefCell::new(Vec::new()));
+        let side = Rc::new(RefCell::new(Vec::new()));
+        let mut out = Outputs::new(
+            16,
+            Box::new(Capture(Rc::clone(&main))),
+            Box::new(Capture(Rc::clone(&side))),
+        );
+        let spec = AlignedSpec {
+            size_ms: 10,
+            slide_ms: 5,
+            offset_ms: 0,
+        };
+        let mut c = core(spec);
+        // Records carry event timestamps that processing time ignores.
+        c.on_record(Record::new(999, (1, 0)), 3, &mut out).unwrap();
+        c.on_record(Record::new(-5, (1, 0)), 7, &mut out).unwrap();
+        c.on_record(Record::new(0, (2, 0)), 12, &mut out).unwrap();
+        assert_eq!(
+            c.next_processing_time(),
+            Some(4),
+            "window [-5, 5) ends first"
+        );
+        c.on_processing_time(8, &mut out).unwrap();
+        out.flush().unwrap();
+        assert_eq!(
+            main.borrow().iter().map(|r| r.value).collect::<Vec<_>>(),
+            vec![(1, -5, 5, 1)]
+        );
+        assert_eq!(main.borrow()[0].ts, 4, "results carry end - 1");
+        c.on_processing_time(100, &mut out).unwrap();
+        out.flush().unwrap();
+        let mut got: Vec<Out> = main.borrow().iter().map(|r| r.value).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (1, -5, 5, 1),
+                (1, 0, 10, 2),
+                (1, 5, 15, 1),
+                (2, 5, 15, 1),
+                (2, 10, 20, 1)
+            ]
+        );
+        assert!(
+            side.borrow().is_empty(),
+            "nothing is late in processing time"
+        );
+        assert_eq!(c.next_processing_time(), None);
     }
 }
