@@ -28,7 +28,9 @@
 //! [`WatermarkStrategy`]; exchanges [`Stream::key_by`], [`Stream::rebalance`],
 //! [`Stream::broadcast`], [`Stream::union`]; two inputs [`Stream::connect`] ([`ConnectedStreams::co_map`],
 //! [`ConnectedStreams::transform`]); keyed [`KeyedStream::reduce`],
-//! [`KeyedStream::fold`]; sinks [`Stream::collect`], [`Stream::print`], [`Stream::blackhole`],
+//! [`KeyedStream::fold`], [`KeyedStream::process`] (timers, keyed state, side outputs),
+//! [`KeyedStream::window`] ([`window`]: tumbling, sliding, session and global windows, triggers,
+//! allowed lateness, late data); sinks [`Stream::collect`], [`Stream::print`], [`Stream::blackhole`],
 //! [`Stream::write_jsonl`], or any [`corestrom_runtime::Sink`].
 
 mod connect;
@@ -37,23 +39,40 @@ mod filter;
 mod filter_map;
 mod flat_map;
 mod inspect;
+mod keyed_driver;
 mod keyed_reduce;
 mod map;
+mod process;
 pub mod sink;
 pub mod source;
 mod stream;
 mod timestamps;
+pub mod window;
 
 pub use connect::ConnectedStreams;
+pub use corestrom_runtime::state;
+pub use corestrom_runtime::state::AggregateFunction;
 pub use corestrom_runtime::{JobError, JobReport, OperatorError};
+pub use corestrom_runtime::{TimeDomain, TimerService};
 pub use env::{Env, EnvBuilder};
-pub use stream::{KeyedStream, Stream};
+pub use process::{KeyedProcessFunction, ProcessContext};
+pub use stream::{KeyedStream, ProcessStreams, Stream};
 pub use timestamps::WatermarkStrategy;
 
 /// Everything a pipeline usually needs.
 pub mod prelude {
     pub use crate::sink::Collected;
-    pub use crate::{ConnectedStreams, Env, EnvBuilder, KeyedStream, Stream, WatermarkStrategy};
+    pub use crate::window::{
+        Count, CountTrigger, EventTimeSessionWindows, GlobalWindow, GlobalWindows,
+        ProcessingTimeSessionWindows, PurgingTrigger, SlidingEventTimeWindows,
+        SlidingProcessingTimeWindows, TimeWindow, Trigger, TriggerContext, TriggerResult,
+        TumblingEventTimeWindows, TumblingProcessingTimeWindows, Window, WindowStreams,
+        WindowedStream,
+    };
+    pub use crate::{
+        AggregateFunction, ConnectedStreams, Env, EnvBuilder, KeyedProcessFunction, KeyedStream,
+        ProcessContext, ProcessStreams, Stream, WatermarkStrategy,
+    };
     pub use corestrom_runtime::{
         EventTime, JobError, JobReport, OperatorError, Pinning, Record, Sink, SinkWriter, Source,
         SourcePoll, SourceReader, SplitContext, StableHash,

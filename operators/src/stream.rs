@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use corestrom_runtime::exchange::{BroadcastRoute, HashRoute, RoundRobinRoute};
 use corestrom_runtime::{
-    Batch, BoxCollector, Data, EventTime, NodeId, OperatorContext, Sink, StableHash,
+    Batch, BoxCollector, Data, EventTime, NodeId, OperatorContext, Sink, StableHash, TimerService,
 };
 use rustc_hash::FxHashMap;
 
@@ -19,8 +19,10 @@ use crate::filter::Filter;
 use crate::filter_map::FilterMap;
 use crate::flat_map::FlatMap;
 use crate::inspect::Inspect;
+use crate::keyed_driver;
 use crate::keyed_reduce::{Fold, Reduce};
 use crate::map::Map;
+use crate::process::{KeyedProcessFunction, ProcessCore};
 use crate::sink::{BlackholeSink, Collected, JsonLinesSink, PrintSink};
 use crate::timestamps::{AssignTimestamps, WatermarkStrategy};
 
@@ -103,6 +105,30 @@ impl<T: Data> Stream<T> {
         );
         drop(inner);
         Stream::new(self.env.clone(), node)
+    }
+
+    /// Adds an operator with a main output `O` and a side output `S` (two typed ports: each
+    /// record goes to one of them, nothing is cloned).
+    pub(crate) fn operator_with_side<O: Data, S: Data>(
+        &self,
+        kind: &str,
+        factory: impl Fn(&OperatorContext<'_>, BoxCollector<O>, BoxCollector<S>) -> BoxCollector<T>
+        + Send
+        + Sync
+        + 'static,
+    ) -> (Stream<O>, Stream<S>) {
+        let mut inner = self.env.inner.borrow_mut();
+        let name = format!("{kind}#{}", inner.graph.len());
+        let (main, side) = inner.graph.add_operator_with_side::<T, O, S>(
+            name,
+            self.node,
+            Box::new(move |cx, main, side| Ok(factory(cx, main, side))),
+        );
+        drop(inner);
+        (
+            Stream::new(self.env.clone(), main),
+            Stream::new(self.env.clone(), side),
+        )
     }
 
     /// Transforms every record.
@@ -310,6 +336,31 @@ impl<T: Data> Stream<T> {
     }
 }
 
+/// The outputs of a keyed process function: the main stream (this derefs to it) and the side
+/// output.
+pub struct ProcessStreams<O, S> {
+    main: Stream<O>,
+    side: Stream<S>,
+}
+
+impl<O, S> std::ops::Deref for ProcessStreams<O, S> {
+    type Target = Stream<O>;
+    fn deref(&self) -> &Stream<O> {
+        &self.main
+    }
+}
+
+impl<O: Data, S: Data> ProcessStreams<O, S> {
+    /// The main output (`ctx.output`).
+    pub fn main(&self) -> Stream<O> {
+        self.main.clone()
+    }
+    /// The side output (`ctx.side_output`).
+    pub fn side_output(&self) -> Stream<S> {
+        self.side.clone()
+    }
+}
+
 /// A stream partitioned by key (after `key_by`).
 pub struct KeyedStream<T, K, KF> {
     stream: Stream<T>,
@@ -340,6 +391,37 @@ where
     /// The key function.
     pub fn key_fn(&self) -> &KF {
         &self.key
+    }
+
+    pub(crate) fn clone_keyed(&self) -> KeyedStream<T, K, KF> {
+        KeyedStream {
+            stream: self.stream.clone(),
+            key: self.key.clone(),
+            _k: PhantomData,
+        }
+    }
+
+    /// Runs a keyed process function (Flink's `KeyedProcessFunction`) on every record and timer;
+    /// the result derefs to the main output and has the side output.
+    pub fn process<P: KeyedProcessFunction<K, T>>(&self, f: P) -> ProcessStreams<P::Out, P::Side> {
+        let key = self.key.clone();
+        let (main, side) =
+            self.stream
+                .operator_with_side::<P::Out, P::Side>("process", move |cx, main, side| {
+                    keyed_driver::install(
+                        cx,
+                        ProcessCore {
+                            key_fn: key.clone(),
+                            f: f.clone(),
+                            timers: TimerService::new(),
+                            watermark: corestrom_runtime::NO_TIMESTAMP,
+                            _i: PhantomData,
+                        },
+                        main,
+                        side,
+                    )
+                });
+        ProcessStreams { main, side }
     }
 
     /// Rolling reduce: each record is combined with its key's accumulated value by

@@ -25,6 +25,7 @@ use crate::error::{JobError, OperatorError};
 use crate::exchange::{ExchangeSender, Outbox, Receiver, Route};
 use crate::metrics::ShardMetrics;
 use crate::park::Parker;
+use crate::processing_time::ProcessingTimeService;
 use crate::shard::{Driver, Pump};
 use crate::sink::{
     RestoredCheckpoint, Sink, SinkCheckpointing, SinkCollector, SinkCommit, SinkState,
@@ -52,6 +53,8 @@ pub struct OperatorContext<'a> {
     pub operator: u32,
     /// The operator's name.
     pub name: &'a str,
+    /// The shard's processing-time service, for operators with processing-time timers.
+    pub processing_time: &'a ProcessingTimeService,
 }
 
 /// Builds one operator instance: given its downstream, returns the collector its input feeds.
@@ -65,6 +68,15 @@ pub type TwoInputFactory<A, B, O> = dyn Fn(
         &OperatorContext<'_>,
         BoxCollector<O>,
     ) -> Result<(BoxCollector<A>, BoxCollector<B>), OperatorError>
+    + Send
+    + Sync;
+
+/// Builds one instance of an operator with a main output `O` and a side output `S`.
+pub type SideOperatorFactory<I, O, S> = dyn Fn(
+        &OperatorContext<'_>,
+        BoxCollector<O>,
+        BoxCollector<S>,
+    ) -> Result<BoxCollector<I>, OperatorError>
     + Send
     + Sync;
 
@@ -205,6 +217,35 @@ impl JobGraph {
         )
     }
 
+    /// Adds an operator with two typed outputs, fused into its input's chain: returns the node
+    /// of its main output `O` and the node of its side output `S`.
+    ///
+    /// The side output is a port node whose only input is the operator. When a shard builds
+    /// the chain, the port (instantiated first, as it comes later in node order) hands the
+    /// collector of its consumers to the operator through the operator's output list, tagged by
+    /// its own type; the operator then writes each record to exactly one of its two outputs, so
+    /// nothing is cloned. Signals go to both outputs. A port nobody consumes is not
+    /// instantiated and the operator's side records are discarded.
+    pub fn add_operator_with_side<I: Data, O: Data, S: Data>(
+        &mut self,
+        name: impl Into<String>,
+        input: NodeId,
+        factory: Box<SideOperatorFactory<I, O, S>>,
+    ) -> (NodeId, NodeId) {
+        let name = name.into();
+        let main = self.add(
+            name.clone(),
+            vec![input],
+            Box::new(TwoOutputSpec { factory }),
+        );
+        let side = self.add(
+            format!("{name}.side"),
+            vec![main],
+            Box::new(SidePortSpec::<S>(PhantomData)),
+        );
+        (main, side)
+    }
+
     /// Adds an exchange that redistributes its input across shards by `route`.
     pub fn add_exchange<T: Data>(
         &mut self,
@@ -267,6 +308,7 @@ pub(crate) struct ShardBuild {
     pub(crate) checkpointing: Option<ShardCheckpointing>,
     /// Sinks' commit side, for the loop.
     pub(crate) sink_commits: Vec<Rc<RefCell<dyn SinkCommit>>>,
+    pub(crate) processing_time: ProcessingTimeService,
 }
 
 /// The checkpoint side of one shard's build.
@@ -315,6 +357,7 @@ impl ShardBuild {
             clock: self.clock,
             operator: node.0,
             name: &self.names[node.0 as usize],
+            processing_time: &self.processing_time,
         }
     }
 }
@@ -419,6 +462,57 @@ impl<A: Data, B: Data, O: Data> NodeSpec for TwoInputSpec<A, B, O> {
         crate::op_scope::enter(node.0);
         let (first, second) = (self.factory)(&build.context(node), down)?;
         Ok(vec![erase(first), erase(second)])
+    }
+}
+
+struct TwoOutputSpec<I, O, S> {
+    factory: Box<SideOperatorFactory<I, O, S>>,
+}
+
+/// The collector of a side-output port's consumers, on its way to the port's operator.
+struct SidePort<S>(BoxCollector<S>);
+
+impl<I: Data, O: Data, S: Data> NodeSpec for TwoOutputSpec<I, O, S> {
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        _inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let mut main = Vec::new();
+        let mut side = Vec::new();
+        for output in outputs {
+            match output.downcast::<SidePort<S>>() {
+                Ok(port) => side.push(port.0),
+                Err(other) => main.push(
+                    *other
+                        .downcast::<BoxCollector<O>>()
+                        .expect("graph wiring: output type matches its node"),
+                ),
+            }
+        }
+        assert!(side.len() <= 1, "a node has one side-output port");
+        let main = fan_out(main);
+        let side = fan_out(side);
+        crate::op_scope::enter(node.0);
+        let input = (self.factory)(&build.context(node), main, side)?;
+        Ok(vec![erase(input)])
+    }
+}
+
+struct SidePortSpec<S>(PhantomData<fn() -> S>);
+
+impl<S: Data> NodeSpec for SidePortSpec<S> {
+    fn instantiate(
+        &self,
+        _build: &mut ShardBuild,
+        _node: NodeId,
+        _inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let down = fan_out(downcast_outputs::<S>(outputs));
+        Ok(vec![Box::new(SidePort(down)) as Box<dyn Any>])
     }
 }
 

@@ -263,6 +263,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     names,
                     checkpointing,
                     sink_commits: Vec::new(),
+                    processing_time: Default::default(),
                 };
                 let outcome = run_shard(graph, build, Arc::clone(&shard_control), parker).await;
                 match outcome {

@@ -16,6 +16,12 @@
 //! - `key_by` places keys by a stable hash into key groups owned by shards in contiguous ranges
 //!   ([`hash`]), so state can later be redistributed when the shard count changes.
 //!
+//! - **Timers**: keyed operators keep event-time and processing-time timers in a per-operator
+//!   [`timers::TimerService`]; the shard loop wakes them for processing time through its
+//!   [`processing_time::ProcessingTimeService`] even when no data flows.
+//! - **Keyed state** ([`state`]): value, list, map, reducing and aggregating state per (key,
+//!   namespace) with optional TTL, in memory behind a backend trait that the store will back.
+//!
 //! The user-facing builder API lives in `corestrom-operators`; this crate knows nothing about
 //! concrete operators.
 
@@ -35,10 +41,13 @@ pub mod job;
 pub mod metrics;
 pub mod op_scope;
 pub mod park;
+pub mod processing_time;
 pub mod shard;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod time;
+pub mod timers;
 pub mod two_input;
 
 pub use collector::{BoxCollector, Collector};
@@ -48,6 +57,8 @@ pub use error::{JobError, OpResult, OperatorError, ShardId};
 pub use graph::{Data, JobGraph, NodeId, OperatorContext};
 pub use hash::{KeyGroup, StableHash};
 pub use job::{Canceller, JobHandle, JobReport, execute};
+pub use processing_time::{ProcessingTimeCallback, ProcessingTimeService, Wakeup};
 pub use sink::{Sink, SinkWriter};
 pub use source::{Source, SourcePoll, SourceReader, SplitContext};
 pub use time::{Clock, END_OF_TIME, EventTime, NO_TIMESTAMP};
+pub use timers::{TimeDomain, TimerQueue, TimerService};

@@ -163,6 +163,26 @@ pub(crate) async fn run(
         }
         let mut open_drivers = 0;
         let mut wake_at_ns = u64::MAX;
+        // Processing-time wake-ups: one heap peek per turn, a wall-clock read only when some
+        // operator waits for one.
+        if let Some(due_ms) = build.processing_time.next_due_ms() {
+            let now_ms = crate::time::wall_clock_ms();
+            if due_ms <= now_ms {
+                let called =
+                    build
+                        .processing_time
+                        .fire_due(now_ms)
+                        .map_err(|(operator, source)| JobError::Operator {
+                            operator: operator_name(&build, operator),
+                            shard: crate::error::ShardId(build.split.shard),
+                            source,
+                        })?;
+                progress |= called > 0;
+            } else {
+                let wait_ns = u64::try_from(due_ms - now_ms).unwrap_or(u64::MAX);
+                wake_at_ns = now_ns.saturating_add(wait_ns.saturating_mul(1_000_000));
+            }
+        }
         for driver in build.drivers.iter_mut() {
             if driver.is_finished() {
                 continue;

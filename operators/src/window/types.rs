@@ -1,0 +1,113 @@
+//! Window values: time windows `[start, end)` and the single global window.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use corestrom_runtime::EventTime;
+
+/// A window: a namespace for keyed window state with a last timestamp.
+pub trait Window: Clone + Eq + Hash + Debug + Send + Sync + 'static {
+    /// The largest timestamp that belongs to the window (`end - 1` for time windows).
+    fn max_timestamp(&self) -> EventTime;
+    /// The time window `[start, end)`; only called by assigners that produce time windows.
+    #[doc(hidden)]
+    fn from_span(start: EventTime, end: EventTime) -> Self;
+    /// The window as a time window, if it is one (session merging needs intervals).
+    #[doc(hidden)]
+    fn as_time_window(&self) -> Option<TimeWindow>;
+}
+
+/// The time window `[start, end)` (end exclusive, as Flink's `TimeWindow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimeWindow {
+    /// First timestamp in the window.
+    pub start: EventTime,
+    /// First timestamp after the window.
+    pub end: EventTime,
+}
+
+impl TimeWindow {
+    /// The window `[start, end)`.
+    pub fn new(start: EventTime, end: EventTime) -> Self {
+        assert!(start < end, "a window is not empty");
+        TimeWindow { start, end }
+    }
+
+    /// Flink's `TimeWindow.intersects`: true when the windows overlap *or touch*
+    /// (`[0, 10)` and `[10, 20)` intersect), which is when session windows merge.
+    pub fn intersects(&self, other: &TimeWindow) -> bool {
+        self.start <= other.end && self.end >= other.start
+    }
+
+    /// The smallest window covering both.
+    pub fn cover(&self, other: &TimeWindow) -> TimeWindow {
+        TimeWindow {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+impl Window for TimeWindow {
+    fn max_timestamp(&self) -> EventTime {
+        self.end - 1
+    }
+    fn from_span(start: EventTime, end: EventTime) -> Self {
+        TimeWindow::new(start, end)
+    }
+    fn as_time_window(&self) -> Option<TimeWindow> {
+        Some(*self)
+    }
+}
+
+/// The one window of `GlobalWindows`; its last timestamp is `EventTime::MAX`, so it never ends
+/// by time and its state is never cleaned up by time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GlobalWindow;
+
+impl Window for GlobalWindow {
+    fn max_timestamp(&self) -> EventTime {
+        EventTime::MAX
+    }
+    fn from_span(_start: EventTime, _end: EventTime) -> Self {
+        GlobalWindow
+    }
+    fn as_time_window(&self) -> Option<TimeWindow> {
+        None
+    }
+}
+
+/// The start of the window of size `size` (aligned to the epoch plus `offset`) that contains
+/// `timestamp`. Unlike Flink's formula this is also right for negative timestamps.
+#[inline]
+pub fn window_start(timestamp: EventTime, offset: i64, size: i64) -> EventTime {
+    debug_assert!(size > 0);
+    timestamp - (timestamp - offset).rem_euclid(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_are_aligned_to_epoch_and_offset() {
+        assert_eq!(window_start(0, 0, 10), 0);
+        assert_eq!(window_start(9, 0, 10), 0);
+        assert_eq!(
+            window_start(10, 0, 10),
+            10,
+            "the end belongs to the next window"
+        );
+        assert_eq!(window_start(-1, 0, 10), -10);
+        assert_eq!(window_start(12, 3, 10), 3);
+        assert_eq!(window_start(2, 3, 10), -7);
+    }
+
+    #[test]
+    fn touching_windows_intersect() {
+        let a = TimeWindow::new(0, 10);
+        assert!(a.intersects(&TimeWindow::new(10, 20)));
+        assert!(!a.intersects(&TimeWindow::new(11, 20)));
+        assert_eq!(a.cover(&TimeWindow::new(5, 20)), TimeWindow::new(0, 20));
+    }
+}
