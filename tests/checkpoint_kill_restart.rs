@@ -261,3 +261,25 @@ fn a_corrupt_newest_manifest_is_reported_and_the_previous_checkpoint_used() {
         return;
     }
 }
+
+/// Keyed state in memory is not snapshotted yet: a checkpointing job with a stateful operator is
+/// refused with an error that names the operator, rather than restored without its state.
+#[test]
+fn checkpointing_a_job_with_in_memory_keyed_state_is_refused() {
+    use corestrom::prelude::*;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = Env::builder()
+        .shards(2)
+        .checkpoint_every(Duration::from_millis(10), dir.path())
+        .build()
+        .expect("config");
+    env.from_vec((0..100u64).collect())
+        .key_by(|n: &u64| n % 3)
+        .fold(0u64, |a, n| *a += n)
+        .name("sum")
+        .blackhole();
+    match env.execute() {
+        Err(corestrom::JobError::Config(message)) => assert!(message.contains("sum"), "{message}"),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}

@@ -124,11 +124,17 @@ impl<T: Data> Stream<T> {
             self.node,
             Box::new(move |cx, main, side| Ok(factory(cx, main, side))),
         );
+        // Only keyed process functions and windows have a side port: both keep keyed state.
+        inner.graph.set_stateful(main);
         drop(inner);
         (
             Stream::new(self.env.clone(), main),
             Stream::new(self.env.clone(), side),
         )
+    }
+
+    fn mark_stateful(&self) {
+        self.env.inner.borrow_mut().graph.set_stateful(self.node);
     }
 
     /// Transforms every record.
@@ -431,7 +437,7 @@ where
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
     {
         let key = self.key.clone();
-        self.stream.operator("reduce", move |cx, down| {
+        let stream = self.stream.operator("reduce", move |cx, down| {
             Box::new(Reduce {
                 operator: cx.operator,
                 key: key.clone(),
@@ -440,7 +446,9 @@ where
                 out: Batch::with_capacity(cx.config.batch_records),
                 down,
             })
-        })
+        });
+        stream.mark_stateful();
+        stream
     }
 
     /// Rolling fold: each record updates its key's accumulator (starting from `init`) with
@@ -451,7 +459,7 @@ where
         F: FnMut(&mut A, T) + Clone + Send + Sync + 'static,
     {
         let key = self.key.clone();
-        self.stream.operator("fold", move |cx, down| {
+        let stream = self.stream.operator("fold", move |cx, down| {
             Box::new(Fold {
                 operator: cx.operator,
                 key: key.clone(),
@@ -461,6 +469,8 @@ where
                 out: Batch::with_capacity(cx.config.batch_records),
                 down,
             })
-        })
+        });
+        stream.mark_stateful();
+        stream
     }
 }

@@ -168,6 +168,9 @@ impl Canceller {
 pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError> {
     config.validate()?;
     graph.validate()?;
+    if config.checkpoint.is_some() {
+        graph.validate_checkpointing()?;
+    }
     let shards = config.shards;
     let parkers: Vec<Arc<Parker>> = (0..shards).map(|_| Arc::new(Parker::new())).collect();
     let restore = restore_point(&config)?;
