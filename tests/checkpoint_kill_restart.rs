@@ -283,3 +283,66 @@ fn checkpointing_a_job_with_in_memory_keyed_state_is_refused() {
         other => panic!("expected a configuration error, got {other:?}"),
     }
 }
+
+/// The same with the file source (byte-offset positions): q0 over a generated event file on 3
+/// shards, killed at random moments, restarted until done: exactly the uninterrupted output.
+#[test]
+fn file_source_killed_at_random_moments_is_exactly_once() {
+    let runs: u64 = std::env::var("CORESTROM_KILL_RUNS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(10, |r| r / 4 + 1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = dir.path().join("events.jsonl");
+    let events = events.to_str().expect("utf8");
+    run_ok(&[
+        "nexmark", "generate", "--events", "150000", "--splits", "3", "--out", events,
+    ]);
+    let reference_dir = dir.path().join("reference");
+    run_ok(&[
+        "nexmark",
+        "--query",
+        "q0",
+        "--input",
+        events,
+        "--shards",
+        "3",
+        "--output",
+        reference_dir.to_str().expect("utf8"),
+    ]);
+    let expected = committed_lines(&reference_dir);
+    let mut rng = Rng(0xf11e);
+    let mut kills = 0;
+    for run in 0..runs {
+        let state = dir.path().join(format!("state-{run}"));
+        let out = dir.path().join(format!("out-{run}"));
+        let args = [
+            "nexmark",
+            "--query",
+            "q0",
+            "--input",
+            events,
+            "--shards",
+            "3",
+            "--state-dir",
+            state.to_str().expect("utf8"),
+            "--checkpoint-interval",
+            "10",
+            "--output",
+            out.to_str().expect("utf8"),
+        ];
+        let mut finished = false;
+        for _ in 0..5 {
+            if run_and_kill(&args, Duration::from_millis(20 + rng.below(200))) {
+                finished = true;
+                break;
+            }
+            kills += 1;
+        }
+        if !finished {
+            run_ok(&args);
+        }
+        assert_exactly_once(&expected, &out, &format!("file source run {run}"));
+    }
+    assert!(kills > 0, "no run was killed mid-way");
+}

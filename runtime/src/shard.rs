@@ -65,12 +65,6 @@ pub(crate) trait Driver {
     ) -> Result<Option<crate::checkpoint::NamedBlob>, (u32, OperatorError)> {
         Ok(None)
     }
-    /// Sources: the current position (for the final manifest). Others: nothing.
-    fn source_position(
-        &self,
-    ) -> Result<Option<crate::checkpoint::NamedBlob>, (u32, OperatorError)> {
-        Ok(None)
-    }
 }
 
 /// An exchange outbox as the loop sees it.
@@ -281,7 +275,7 @@ impl CheckpointTurn {
             progress = true;
         }
         let triggered = self.control.triggered();
-        while self.shard.borrow().last_injected() < triggered && !self.control.final_complete() {
+        while self.shard.borrow().last_injected() < triggered {
             let id = self.shard.borrow().last_injected() + 1;
             self.shard.borrow_mut().begin(id);
             let mut positions = Vec::new();
@@ -292,6 +286,11 @@ impl CheckpointTurn {
                     Err((operator, source)) => return Err(operator_error(build, operator, source)),
                 }
             }
+            for sink in &build.sink_commits {
+                sink.borrow_mut()
+                    .prepare_if_ended(id, &self.shard, &self.control)
+                    .map_err(|source| sink_failure(build, source))?;
+            }
             self.shard
                 .borrow_mut()
                 .sources_injected(id, positions, &self.control);
@@ -299,47 +298,47 @@ impl CheckpointTurn {
             progress = true;
         }
         let completed = self.control.completed();
-        let final_complete = self.control.final_complete();
-        if completed > self.committed || (final_complete && !self.final_committed) {
+        if completed > self.committed {
             op_scope::enter(NO_OPERATOR);
             for sink in &build.sink_commits {
                 sink.borrow_mut()
-                    .commit_completed(completed, final_complete)
-                    .map_err(|source| JobError::Operator {
-                        operator: "sink commit".into(),
-                        shard: crate::error::ShardId(build.split.shard),
-                        source,
-                    })?;
+                    .commit_completed(completed)
+                    .map_err(|source| sink_failure(build, source))?;
             }
             self.committed = completed;
-            self.final_committed = final_complete
-                && build
-                    .sink_commits
-                    .iter()
-                    .all(|s| s.borrow().all_committed());
             progress = true;
         }
-        if build.drivers.iter().all(|d| d.is_finished()) {
-            let mut shard = self.shard.borrow_mut();
-            if !shard.final_reported() {
-                let mut positions = Vec::new();
-                for driver in &build.drivers {
-                    match driver.source_position() {
-                        Ok(Some(position)) => positions.push(position),
-                        Ok(None) => {}
-                        Err((operator, source)) => {
-                            return Err(operator_error(build, operator, source));
-                        }
-                    }
-                }
-                shard.set_final_sources(positions);
-                if shard.report_final_if_done(&self.control) {
-                    control.wake_all();
-                    progress = true;
-                }
+        if !self.final_committed
+            && self.control.final_complete()
+            && self.committed == self.control.completed()
+            && build
+                .sink_commits
+                .iter()
+                .all(|s| s.borrow().all_committed())
+        {
+            for sink in &build.sink_commits {
+                sink.borrow_mut()
+                    .finish()
+                    .map_err(|source| sink_failure(build, source))?;
             }
+            self.final_committed = true;
+            progress = true;
+        }
+        if build.drivers.iter().all(|d| d.is_finished())
+            && self.shard.borrow_mut().report_drained(&self.control)
+        {
+            control.wake_all();
+            progress = true;
         }
         Ok(progress)
+    }
+}
+
+fn sink_failure(build: &ShardBuild, source: OperatorError) -> JobError {
+    JobError::Operator {
+        operator: "sink checkpoint".into(),
+        shard: crate::error::ShardId(build.split.shard),
+        source,
     }
 }
 

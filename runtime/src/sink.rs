@@ -6,9 +6,10 @@
 //! *prepares* what it wrote since the previous barrier (makes it durable but invisible) and
 //! returns a transaction description that goes into checkpoint `n`'s manifest; once `n` is
 //! complete the shard loop asks the writer to *commit* `n`'s transactions (make them visible;
-//! idempotent). When the input ends, open checkpoints and a final transaction are prepared, and
-//! committed by the final checkpoint. On restart from checkpoint `n`, `recover` commits what
-//! `n` (and any earlier checkpoint) prepared and discards what was prepared after it.
+//! idempotent). A sink whose input ended prepares what it wrote since its last barrier with
+//! the next checkpoint its shard begins, the final checkpoint at the latest; its writer is
+//! closed after that committed. On restart from checkpoint `n`, `recover` commits what `n` (and
+//! any earlier checkpoint) prepared and discards what was prepared or written after it.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::checkpoint::control::sink_error;
-use crate::checkpoint::{CheckpointControl, FINAL_CHECKPOINT, ShardCheckpoints, fault};
+use crate::checkpoint::{CheckpointControl, ShardCheckpoints, fault};
 use crate::collector::Collector;
 use crate::element::{Batch, CheckpointId, Record, Signal};
 use crate::error::{OpResult, OperatorError};
@@ -61,16 +62,16 @@ pub trait SinkWriter<T>: 'static {
         Ok(())
     }
 
-    /// The stream ended: flush and close. With checkpoints, everything written was already
-    /// prepared for the final checkpoint when this is called.
+    /// The stream ended: flush and close. With checkpoints, this comes after the final
+    /// checkpoint committed everything written.
     ///
     /// # Errors
     /// A failure that should fail the job.
     fn finish(&mut self) -> OpResult;
 
     /// Checkpoint `checkpoint` passes: make everything written since the previous prepare
-    /// durable but not yet visible, and describe it (the bytes go into the manifest).
-    /// `FINAL_CHECKPOINT` is the end of the input. The default (a sink that cannot take part
+    /// durable but not yet visible, and describe it (the bytes go into the manifest). The
+    /// default (a sink that cannot take part
     /// in two-phase commit: print, blackhole) prepares nothing, so it is at-least-once.
     ///
     /// # Errors
@@ -99,13 +100,21 @@ pub trait SinkWriter<T>: 'static {
     }
 }
 
-/// A sink's checkpoint side, as the shard loop sees it: commit what completed.
+/// A sink's checkpoint side, as the shard loop sees it.
 pub(crate) trait SinkCommit {
-    /// Commits every prepared transaction of checkpoints up to `completed`, and the final one
-    /// once `final_complete`.
-    fn commit_completed(&mut self, completed: u64, final_complete: bool) -> OpResult;
+    /// If the sink's input ended, prepares checkpoint `id` now (it will see no barrier).
+    fn prepare_if_ended(
+        &mut self,
+        id: u64,
+        checkpoints: &RefCell<ShardCheckpoints>,
+        control: &CheckpointControl,
+    ) -> OpResult;
+    /// Commits every prepared transaction of checkpoints up to `completed`.
+    fn commit_completed(&mut self, completed: u64) -> OpResult;
     /// True when nothing prepared is left to commit.
     fn all_committed(&self) -> bool;
+    /// The final checkpoint is committed: close the writer.
+    fn finish(&mut self) -> OpResult;
 }
 
 /// The writer plus its prepared transactions, shared by the chain's collector and the loop.
@@ -113,8 +122,8 @@ pub(crate) struct SinkState<T> {
     pub(crate) key: String,
     pub(crate) writer: Box<dyn SinkWriter<T>>,
     prepared: BTreeMap<u64, Vec<u8>>,
-    prepared_final: Option<Vec<u8>>,
     last_prepared: u64,
+    ended: bool,
 }
 
 impl<T: 'static> SinkState<T> {
@@ -127,60 +136,68 @@ impl<T: 'static> SinkState<T> {
             key,
             writer,
             prepared: BTreeMap::new(),
-            prepared_final: None,
             last_prepared: restored_checkpoint,
+            ended: false,
         }
     }
 
     fn prepare(
         &mut self,
-        id: CheckpointId,
+        id: u64,
         checkpoints: &RefCell<ShardCheckpoints>,
         control: &CheckpointControl,
     ) -> OpResult {
+        debug_assert!(id > self.last_prepared);
         let transaction = self
             .writer
-            .prepare_commit(id)
+            .prepare_commit(CheckpointId(id))
             .map_err(|e| sink_error(&self.key, e))?;
         fault::hit("sink.after_prepare");
-        if id == FINAL_CHECKPOINT {
-            self.prepared_final = Some(transaction.clone());
-        } else {
-            debug_assert!(id.0 > self.last_prepared);
-            self.last_prepared = id.0;
-            self.prepared.insert(id.0, transaction.clone());
-        }
+        self.last_prepared = id;
+        self.prepared.insert(id, transaction.clone());
         checkpoints
             .borrow_mut()
-            .sink_prepared(id, &self.key, &transaction, control);
+            .sink_prepared(CheckpointId(id), &self.key, &transaction, control);
         Ok(())
     }
 }
 
 impl<T: 'static> SinkCommit for SinkState<T> {
-    fn commit_completed(&mut self, completed: u64, final_complete: bool) -> OpResult {
-        let mut due = Vec::new();
+    fn prepare_if_ended(
+        &mut self,
+        id: u64,
+        checkpoints: &RefCell<ShardCheckpoints>,
+        control: &CheckpointControl,
+    ) -> OpResult {
+        if self.ended && id > self.last_prepared {
+            self.prepare(id, checkpoints, control)?;
+        }
+        Ok(())
+    }
+
+    fn commit_completed(&mut self, completed: u64) -> OpResult {
         while let Some(entry) = self.prepared.first_entry() {
             if *entry.key() > completed {
                 break;
             }
-            due.push(entry.remove());
-        }
-        if final_complete && let Some(transaction) = self.prepared_final.take() {
-            due.push(transaction);
-        }
-        for transaction in due.iter().filter(|t| !t.is_empty()) {
-            fault::hit("sink.before_commit");
-            self.writer
-                .commit(transaction)
-                .map_err(|e| sink_error(&self.key, e))?;
-            fault::hit("sink.after_commit");
+            let transaction = entry.remove();
+            if !transaction.is_empty() {
+                fault::hit("sink.before_commit");
+                self.writer
+                    .commit(&transaction)
+                    .map_err(|e| sink_error(&self.key, e))?;
+                fault::hit("sink.after_commit");
+            }
         }
         Ok(())
     }
 
     fn all_committed(&self) -> bool {
-        self.prepared.is_empty() && self.prepared_final.is_none()
+        self.prepared.is_empty()
+    }
+
+    fn finish(&mut self) -> OpResult {
+        self.writer.finish()
     }
 }
 
@@ -224,23 +241,26 @@ impl<T: 'static> Collector<T> for SinkCollector<T> {
         match signal {
             Signal::Watermark(wm) => state.writer.on_watermark(wm),
             Signal::Barrier(id) => match &self.checkpointing {
-                Some(cp) => state.prepare(id, &cp.shard, &cp.control),
+                Some(cp) => state.prepare(id.0, &cp.shard, &cp.control),
                 None => Ok(()),
             },
             Signal::End => {
                 assert!(!self.finished.get(), "a sink's input ended twice");
                 self.finished.set(true);
-                if let Some(cp) = &self.checkpointing {
-                    // Checkpoints whose barrier can no longer arrive (every input ended) take
-                    // what was written since the last barrier; then the final transaction.
-                    let open = cp.shard.borrow().pending_after(state.last_prepared);
-                    for id in open {
-                        state.prepare(CheckpointId(id), &cp.shard, &cp.control)?;
+                match &self.checkpointing {
+                    Some(cp) => {
+                        // Checkpoints begun whose barrier can no longer arrive take what was
+                        // written since the last barrier; later ones are prepared by the loop.
+                        // The writer closes after the final checkpoint committed.
+                        let open = cp.shard.borrow().pending_after(state.last_prepared);
+                        for id in open {
+                            state.prepare(id, &cp.shard, &cp.control)?;
+                        }
+                        state.ended = true;
+                        Ok(())
                     }
-                    state.prepare(FINAL_CHECKPOINT, &cp.shard, &cp.control)?;
-                    cp.shard.borrow_mut().sink_ended();
+                    None => state.writer.finish(),
                 }
-                state.writer.finish()
             }
             Signal::Status(_) | Signal::Tick(_) => Ok(()),
         }

@@ -164,12 +164,6 @@ impl<T: 'static> Driver for SourceDriver<T> {
         Ok(Some(position))
     }
 
-    fn source_position(&self) -> Result<Option<NamedBlob>, (u32, OperatorError)> {
-        self.position_blob()
-            .map(Some)
-            .map_err(|e| (self.operator, e))
-    }
-
     fn level(&self) -> u32 {
         0
     }

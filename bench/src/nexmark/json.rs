@@ -471,6 +471,8 @@ pub struct EventReader<R> {
     input: R,
     file: String,
     line_number: u64,
+    /// Bytes consumed from `input` (whole lines): where a replay of this input resumes.
+    bytes_read: u64,
     line: Vec<u8>,
     dead_letter: Option<Box<dyn Write + Send>>,
     dead_letters: u64,
@@ -508,6 +510,7 @@ impl<R: BufRead> EventReader<R> {
             input,
             file: file.into(),
             line_number: 0,
+            bytes_read: 0,
             line: Vec::with_capacity(1024),
             dead_letter: None,
             dead_letters: 0,
@@ -524,6 +527,11 @@ impl<R: BufRead> EventReader<R> {
     /// Lines routed to the dead-letter writer so far.
     pub fn dead_letter_count(&self) -> u64 {
         self.dead_letters
+    }
+
+    /// Bytes of whole lines consumed from the input so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
     }
 
     /// 1-based number of the last line read (0 before the first).
@@ -551,6 +559,7 @@ impl<R: BufRead> EventReader<R> {
             if read == 0 {
                 return Ok(None);
             }
+            self.bytes_read += read as u64;
             self.line_number += 1;
             match self.decode_current() {
                 Ok(event) => return Ok(Some(event)),

@@ -1,7 +1,6 @@
 //! One shard's output files in a result directory, with two-phase commit.
 //!
-//! Names, for shard `S` (5 digits) and checkpoint `C` (20 digits, or `final` for the end of the
-//! input):
+//! Names, for shard `S` (5 digits) and checkpoint `C` (20 digits):
 //!
 //! ```text
 //! .part-S.EXT.inprogress     being written (hidden)
@@ -12,8 +11,8 @@
 //!
 //! Prepare = flush, fsync, rename in-progress → pending, fsync the directory. Commit = rename
 //! pending → visible, fsync the directory; committing again finds the visible file and does
-//! nothing. Recovery from checkpoint `R` commits every pending file with `C ≤ R` (and `final`
-//! if `R` was the final checkpoint), deletes the other hidden files of the shard, and deletes
+//! nothing. Recovery from checkpoint `R` commits every pending file with `C ≤ R`, deletes the
+//! other hidden files of the shard, and deletes
 //! visible files with `C > R`: they belong to a checkpoint newer than the one restored (its
 //! manifest failed to verify), and the replay writes them again.
 
@@ -35,13 +34,9 @@ pub struct PartFiles {
     current: Option<StagedFile>,
 }
 
-/// The checkpoint label in file names: 20 digits, or `final`.
+/// The checkpoint label in file names: 20 digits.
 fn label(checkpoint: CheckpointId) -> String {
-    if checkpoint == corestrom_runtime::checkpoint::FINAL_CHECKPOINT {
-        "final".to_string()
-    } else {
-        format!("{:020}", checkpoint.0)
-    }
+    format!("{:020}", checkpoint.0)
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> OperatorError {
@@ -173,11 +168,8 @@ impl PartFiles {
             else {
                 continue;
             };
-            let covered = match (restored, label) {
-                (None, _) => false,
-                (Some(r), "final") => r.finished,
-                (Some(r), digits) => digits.parse::<u64>().is_ok_and(|c| c <= r.checkpoint),
-            };
+            let covered =
+                restored.is_some_and(|r| label.parse::<u64>().is_ok_and(|c| c <= r.checkpoint));
             match (hidden, covered) {
                 (true, true) => {
                     self.commit(visible.as_bytes())?;

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::checkpoint::CheckpointConfig;
 use crate::checkpoint::manifest::{self, Manifest, NamedBlob, ShardSnapshot};
-use crate::checkpoint::{CheckpointConfig, FINAL_CHECKPOINT};
 use crate::element::CheckpointId;
 use crate::error::{JobError, OperatorError};
 
@@ -24,6 +24,8 @@ pub struct CheckpointControl {
     max_key_groups: u32,
     triggered: AtomicU64,
     completed: AtomicU64,
+    /// Id of the final checkpoint once triggered (0 = not yet).
+    final_id: AtomicU64,
     final_complete: AtomicBool,
     inner: Mutex<Inner>,
 }
@@ -32,7 +34,7 @@ pub struct CheckpointControl {
 struct Inner {
     last_trigger: Instant,
     acks: BTreeMap<u64, Vec<Option<ShardSnapshot>>>,
-    finals: Vec<Option<ShardSnapshot>>,
+    drained: Vec<bool>,
     completed_count: u64,
 }
 
@@ -51,11 +53,12 @@ impl CheckpointControl {
             max_key_groups,
             triggered: AtomicU64::new(restored),
             completed: AtomicU64::new(restored),
+            final_id: AtomicU64::new(0),
             final_complete: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 last_trigger: Instant::now(),
                 acks: BTreeMap::new(),
-                finals: vec![None; shards],
+                drained: vec![false; shards],
                 completed_count: 0,
             }),
         }
@@ -76,7 +79,7 @@ impl CheckpointControl {
         self.completed.load(Ordering::Acquire)
     }
 
-    /// True once the final manifest is written.
+    /// True once the final checkpoint (every input ended) is complete.
     pub fn final_complete(&self) -> bool {
         self.final_complete.load(Ordering::Acquire)
     }
@@ -105,18 +108,17 @@ impl CheckpointControl {
         slots[shard] = Some(snapshot);
     }
 
-    /// Records shard `snapshot.shard`'s final part (all its inputs ended).
-    pub fn acknowledge_final(&self, snapshot: ShardSnapshot) {
-        let shard = snapshot.shard;
+    /// Shard `shard`'s inputs all ended (its sources finished, its sinks saw their end).
+    pub fn acknowledge_drained(&self, shard: usize) {
         let mut inner = self.lock();
         assert!(
-            inner.finals[shard].is_none(),
+            !inner.drained[shard],
             "shard {shard} reported its end twice"
         );
-        inner.finals[shard] = Some(snapshot);
+        inner.drained[shard] = true;
     }
 
-    /// The coordinator's turn (shard 0's loop): triggers, completes, finishes. Returns true
+    /// The coordinator's turn (shard 0's loop): completes, finishes, triggers. Returns true
     /// when it changed something other shards must see (wake them).
     ///
     /// # Errors
@@ -125,37 +127,35 @@ impl CheckpointControl {
         let mut inner = self.lock();
         let triggered = self.triggered();
         let completed = self.completed();
-        // Complete the checkpoint in flight once every shard acknowledged it.
-        if triggered > completed
-            && let Some(slots) = inner.acks.get(&triggered)
-            && slots.iter().all(Option::is_some)
-        {
+        if triggered > completed {
+            // Complete the checkpoint in flight once every shard acknowledged it.
+            let Some(slots) = inner.acks.get(&triggered) else {
+                return Ok(false);
+            };
+            if !slots.iter().all(Option::is_some) {
+                return Ok(false);
+            }
             let per_shard: Vec<ShardSnapshot> = slots.iter().flatten().cloned().collect();
-            self.write_manifest(triggered, false, per_shard)?;
+            let finished = triggered == self.final_id.load(Ordering::Acquire);
+            self.write_manifest(triggered, finished, per_shard)?;
             inner.acks.retain(|&id, _| id > triggered);
             inner.completed_count += 1;
             self.completed.store(triggered, Ordering::Release);
+            if finished {
+                self.final_complete.store(true, Ordering::Release);
+            }
             return Ok(true);
         }
-        // Finish once every shard's inputs ended and nothing is in flight.
-        if triggered == completed
-            && !self.final_complete()
-            && inner.finals.iter().all(Option::is_some)
-        {
-            let id = triggered + 1;
-            let per_shard: Vec<ShardSnapshot> = inner.finals.iter().flatten().cloned().collect();
-            self.write_manifest(id, true, per_shard)?;
-            self.triggered.store(id, Ordering::Release);
-            self.completed.store(id, Ordering::Release);
-            self.final_complete.store(true, Ordering::Release);
+        if self.final_id.load(Ordering::Acquire) != 0 {
+            return Ok(false);
+        }
+        // Every input ended: the final checkpoint commits what was written since the last one.
+        if inner.drained.iter().all(|&d| d) {
+            self.final_id.store(triggered + 1, Ordering::Release);
+            self.triggered.store(triggered + 1, Ordering::Release);
             return Ok(true);
         }
-        // Trigger the next one.
-        let any_final = inner.finals.iter().any(Option::is_some);
-        if triggered == completed
-            && !any_final
-            && now.duration_since(inner.last_trigger) >= self.config.interval
-        {
+        if now.duration_since(inner.last_trigger) >= self.config.interval {
             inner.last_trigger = now;
             self.triggered.store(triggered + 1, Ordering::Release);
             return Ok(true);
@@ -192,12 +192,9 @@ pub struct ShardCheckpoints {
     shard: usize,
     key_groups: (u32, u32),
     sinks: usize,
-    ended_sinks: usize,
     last_injected: u64,
     pending: BTreeMap<u64, Pending>,
-    finals: Vec<NamedBlob>,
-    final_sources: Vec<NamedBlob>,
-    final_reported: bool,
+    drained_reported: bool,
 }
 
 #[derive(Debug, Default)]
@@ -215,12 +212,9 @@ impl ShardCheckpoints {
             shard,
             key_groups,
             sinks: 0,
-            ended_sinks: 0,
             last_injected: restored,
             pending: BTreeMap::new(),
-            finals: Vec::new(),
-            final_sources: Vec::new(),
-            final_reported: false,
+            drained_reported: false,
         }
     }
 
@@ -235,7 +229,8 @@ impl ShardCheckpoints {
     }
 
     /// Starts checkpoint `id` on this shard, before its barriers are injected (a sink may
-    /// prepare while the injection is still under way).
+    /// prepare while the injection is still under way). Every sink prepares it once: open
+    /// sinks when the barrier reaches them, sinks whose input ended from the loop.
     pub fn begin(&mut self, id: u64) {
         assert_eq!(
             id,
@@ -243,13 +238,12 @@ impl ShardCheckpoints {
             "checkpoints are injected in order"
         );
         self.last_injected = id;
-        let waiting = self.sinks - self.ended_sinks;
         self.pending.insert(
             id,
             Pending {
                 sources: None,
                 sinks: Vec::new(),
-                waiting,
+                waiting: self.sinks,
             },
         );
     }
@@ -266,7 +260,7 @@ impl ShardCheckpoints {
         self.try_complete(id, control);
     }
 
-    /// Checkpoints this shard injected that a sink which last prepared `last_prepared` has not
+    /// Checkpoints this shard began that a sink which last prepared `last_prepared` has not
     /// prepared yet, in order.
     pub fn pending_after(&self, last_prepared: u64) -> Vec<u64> {
         self.pending
@@ -283,10 +277,6 @@ impl ShardCheckpoints {
         transaction: &[u8],
         control: &CheckpointControl,
     ) {
-        if id == FINAL_CHECKPOINT {
-            self.finals.push(NamedBlob::new(sink, transaction));
-            return;
-        }
         let pending = self
             .pending
             .get_mut(&id.0)
@@ -317,34 +307,13 @@ impl ShardCheckpoints {
         );
     }
 
-    /// A sink's input ended (after it prepared its final transaction).
-    pub fn sink_ended(&mut self) {
-        self.ended_sinks += 1;
-        assert!(self.ended_sinks <= self.sinks);
-    }
-
-    /// True once the shard reported its final snapshot.
-    pub fn final_reported(&self) -> bool {
-        self.final_reported
-    }
-
-    /// Source positions at the end of the input, for the final manifest.
-    pub fn set_final_sources(&mut self, sources: Vec<NamedBlob>) {
-        self.final_sources = sources;
-    }
-
-    /// Reports the shard's final snapshot once every sink ended; true when it did so now.
-    pub fn report_final_if_done(&mut self, control: &CheckpointControl) -> bool {
-        if self.final_reported || self.ended_sinks < self.sinks || !self.pending.is_empty() {
+    /// Reports, once, that every input of the shard ended; true when it did so now.
+    pub fn report_drained(&mut self, control: &CheckpointControl) -> bool {
+        if self.drained_reported {
             return false;
         }
-        self.final_reported = true;
-        control.acknowledge_final(ShardSnapshot {
-            shard: self.shard,
-            key_groups: self.key_groups,
-            sources: std::mem::take(&mut self.final_sources),
-            sinks: std::mem::take(&mut self.finals),
-        });
+        self.drained_reported = true;
+        control.acknowledge_drained(self.shard);
         true
     }
 }

@@ -15,7 +15,10 @@
 //!    shard's snapshot for `n` is complete and it acknowledges `n` to the coordinator.
 //! 4. **Complete.** When every shard acknowledged `n`, the coordinator writes the manifest
 //!    (`manifest`), and only then is `n` complete: sinks commit `n`'s transactions.
-//! 5. **End.** When every input ended, a final checkpoint marked `finished` commits the rest.
+//! 5. **End.** A sink whose input ended keeps what it wrote since its last barrier and
+//!    prepares it with the next checkpoint its shard begins (it can no longer receive barriers).
+//!    When every shard's inputs ended, the coordinator triggers a final checkpoint, marked
+//!    `finished` in its manifest, that commits the rest.
 //! 6. **Recovery.** A job started on a state directory with manifests resumes from the newest
 //!    one that verifies: sources seek to their positions, sinks commit the recorded transactions
 //!    (idempotently) and discard anything staged after them.
@@ -69,7 +72,3 @@ impl CheckpointConfig {
         self.state_dir.join(manifest::MANIFEST_DIR)
     }
 }
-
-/// The checkpoint id under which sinks prepare what they wrote after the last barrier when
-/// their input ends; the coordinator records it in the final (`finished`) manifest.
-pub const FINAL_CHECKPOINT: crate::element::CheckpointId = crate::element::CheckpointId(u64::MAX);
