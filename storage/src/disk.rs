@@ -12,6 +12,7 @@
 //! file returns fewer bytes. Writes to one file are issued one at a time by the log's writer
 //! task, so overlapping writes (the rewritten tail block) land in issue order.
 
+use crate::format::BLOCK_BYTES;
 use std::future::Future;
 use std::io;
 use std::ops::Deref;
@@ -91,11 +92,20 @@ impl GlommioDisk {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let directory = Directory::open(&dir).await.map_err(io::Error::from)?;
+        // Glommio 0.9 probes io_uring IOPOLL support with a real read on the first DMA file it
+        // opens per device and thread, and caches the answer. On an empty file that read hits
+        // EOF without touching the device and "succeeds", so every later DMA read goes to the
+        // poll ring and fails with EOPNOTSUPP on devices without polling (virtio here). Giving
+        // the LOCK file one block before its DMA open makes the probe read the device.
+        let lock = dir.join("LOCK");
+        if std::fs::metadata(&lock).map_or(true, |m| m.len() < BLOCK_BYTES as u64) {
+            std::fs::write(&lock, [0u8; BLOCK_BYTES])?;
+        }
         let alloc_file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .dma_open(dir.join("LOCK"))
+            .dma_open(&lock)
             .await
             .map_err(io::Error::from)?;
         Ok(Self {
