@@ -43,7 +43,7 @@ fn op(seed: u64, i: u64) -> Op {
     let mut rng = Rng((seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
     rng.next();
     let key = format!("key-{:05}", rng.next() % 3000).into_bytes();
-    if rng.next() % 8 == 0 {
+    if rng.next().is_multiple_of(8) {
         return Op::Delete(key);
     }
     let len = 20 + (rng.next() % 400) as usize;
@@ -185,7 +185,7 @@ fn sigkill_at_random_moments_then_reopen_at_last_durable_position() {
         let output = child.wait_with_output().unwrap();
         assert!(!output.status.success(), "child should have been killed");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let sealed = stdout
+        let mut sealed = stdout
             .lines()
             .filter(|l| l.starts_with("SEALED "))
             .filter_map(|l| {
@@ -194,7 +194,7 @@ fn sigkill_at_random_moments_then_reopen_at_last_durable_position() {
                 let pos = Position::from_bytes(&unhex(it.next()?)).ok()?;
                 Some((ops, pos))
             });
-        if let Some(newest) = sealed.last() {
+        if let Some(newest) = sealed.next_back() {
             fresh_seals += 1;
             last = Some(newest);
         }
