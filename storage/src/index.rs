@@ -67,7 +67,60 @@ impl Hasher for FxHasher {
 }
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
-type Group = HashMap<Box<[u8]>, Loc, FxBuild>;
+type Group = HashMap<IndexKey, Loc, FxBuild>;
+
+/// Encoded keys up to this many bytes are stored inline in the table: no allocation per key,
+/// no pointer chase on compare or rehash (recovery inserts millions of keys).
+const INLINE_KEY_BYTES: usize = 30;
+
+/// An encoded inner key, inline when short. Hashes and compares as its byte slice, so tables
+/// can be probed with a borrowed `&[u8]`.
+enum IndexKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY_BYTES] },
+    Heap(Box<[u8]>),
+}
+
+impl IndexKey {
+    fn new(encoded: &[u8]) -> Self {
+        if encoded.len() <= INLINE_KEY_BYTES {
+            let mut bytes = [0u8; INLINE_KEY_BYTES];
+            bytes.get_mut(..encoded.len()).unwrap_or_default().copy_from_slice(encoded);
+            Self::Inline { len: encoded.len() as u8, bytes }
+        } else {
+            Self::Heap(encoded.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for IndexKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::hash::Hash for IndexKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must equal `<[u8] as Hash>::hash` for `Borrow<[u8]>` lookups to work.
+        self.as_slice().hash(state);
+    }
+}
+
+impl PartialEq for IndexKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for IndexKey {}
+
+const _: () = assert!(std::mem::size_of::<IndexKey>() == 32);
 
 /// The index of one shard.
 #[derive(Default)]
@@ -118,7 +171,7 @@ impl Index {
         if let Some(slot) = group.get_mut(self.scratch.as_slice()) {
             return Some(std::mem::replace(slot, loc));
         }
-        group.insert(self.scratch.as_slice().into(), loc);
+        group.insert(IndexKey::new(&self.scratch), loc);
         self.keys += 1;
         None
     }
@@ -159,7 +212,7 @@ impl Index {
         };
         for ((op, kg), group) in self.groups.range(range) {
             for (inner, loc) in group {
-                visit(*op, *kg, inner, *loc);
+                visit(*op, *kg, inner.as_slice(), *loc);
             }
         }
     }

@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo bench -p corestrom-bench-storage`. Environment knobs: `STORAGE_BENCH_KEYS`
 //! (default 1,000,000), `STORAGE_BENCH_OPS` (2,000,000), `STORAGE_BENCH_RECOVERY_MIB` (1024),
-//! `STORAGE_BENCH_DIR` (the system temp dir).
+//! `STORAGE_BENCH_DIR` (the system temp dir), `STORAGE_BENCH_ONLY` (comma-separated subset of
+//! `throughput,seal,recovery`), `STORAGE_BENCH_ENGINES` (subset of `hashmap,corestrom,fjall`).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::cell::{Cell, RefCell};
@@ -23,11 +24,19 @@ use hdrhistogram::Histogram;
 const FRAME_BYTES: u64 = 20 + KEY_BYTES as u64 + VALUE_BYTES as u64;
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
 }
 
 fn sk(k: &[u8]) -> StateKey<'_> {
-    StateKey { operator: OperatorId(1), key_group: KeyGroup(u16::from(k[8]) % 128), key: k, namespace: b"" }
+    StateKey {
+        operator: OperatorId(1),
+        key_group: KeyGroup(u16::from(k[8]) % 128),
+        key: k,
+        namespace: b"",
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -65,7 +74,11 @@ impl Engine for Corestrom {
         self.0.put(sk(k), v).await.unwrap();
     }
     async fn get(&mut self, k: &[u8]) -> bool {
-        self.0.get(sk(k)).await.unwrap().is_some_and(|v| v.len() == VALUE_BYTES)
+        self.0
+            .get(sk(k))
+            .await
+            .unwrap()
+            .is_some_and(|v| v.len() == VALUE_BYTES)
     }
 }
 
@@ -90,7 +103,10 @@ impl Engine for Fjall {
         self.1.insert(k, v).unwrap();
     }
     async fn get(&mut self, k: &[u8]) -> bool {
-        self.1.get(k).unwrap().is_some_and(|v| v.len() == VALUE_BYTES)
+        self.1
+            .get(k)
+            .unwrap()
+            .is_some_and(|v| v.len() == VALUE_BYTES)
     }
 }
 
@@ -107,6 +123,10 @@ async fn workload(engine: &mut impl Engine, keys: &Keys, ops: u64) -> Row {
         for i in 0..ops {
             let k = keys.draw(dist, &mut rng);
             engine.put(&key(k), &value(k ^ i)).await;
+            if i % 1024 == 0 {
+                // A shard yields between batches; this lets background tasks (compaction) run.
+                glommio::yield_if_needed().await;
+            }
         }
         row[slot] = mops(ops, started.elapsed());
     }
@@ -133,33 +153,85 @@ fn fresh_dir(base: &Path, name: &str) -> PathBuf {
 async fn throughput(base: &Path, keys: &Keys, ops: u64) {
     let state_bytes = keys.n * FRAME_BYTES;
     println!("## put/get throughput, one shard (M ops/s)\n");
-    println!("{} keys x ({KEY_BYTES} B key + {VALUE_BYTES} B value) = {:.0} MiB of state; {ops} ops per column; Zipf theta 0.99 (scrambled).\n", keys.n, state_bytes as f64 / 1048576.0);
-    println!("| engine | state vs budget | budget MiB | load (insert) | put uniform | put zipf | get uniform | get zipf |");
+    println!(
+        "{} keys x ({KEY_BYTES} B key + {VALUE_BYTES} B value) = {:.0} MiB of state; {ops} ops per column; Zipf theta 0.99 (scrambled).\n",
+        keys.n,
+        state_bytes as f64 / 1048576.0
+    );
+    println!(
+        "| engine | state vs budget | budget MiB | load (insert) | put uniform | put zipf | get uniform | get zipf |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let print = |engine: &str, fit: &str, budget: u64, r: Row| {
-        println!("| {engine} | {fit} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |", budget >> 20, r[0], r[1], r[2], r[3], r[4]);
+        println!(
+            "| {engine} | {fit} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            budget >> 20,
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4]
+        );
     };
-    let mut map = Map(HashMap::new());
-    print("std HashMap", "in memory", 0, workload(&mut map, keys, ops).await);
-    drop(map);
-    // "Fits" leaves room for the log's overwritten (not yet compacted) bytes in the chunk cache.
+    let engines = std::env::var("STORAGE_BENCH_ENGINES").unwrap_or_default();
+    let enabled = |name: &str| engines.is_empty() || engines.split(',').any(|e| e == name);
+    if enabled("hashmap") {
+        let mut map = Map(HashMap::new());
+        print(
+            "std HashMap",
+            "in memory",
+            0,
+            workload(&mut map, keys, ops).await,
+        );
+    }
+    // "Fits": the budget is 4x the live state, room for the log's not yet compacted bytes.
     for (fit, budget) in [("fits", state_bytes * 4), ("4x budget", state_bytes / 4)] {
-        let dir = fresh_dir(base, "corestrom");
-        let config = StoreConfig { memory_budget_bytes: budget as usize, ..StoreConfig::default() };
-        let store = Store::create(&dir, config).await.unwrap();
-        let mut engine = Corestrom(store.clone());
-        let row = workload(&mut engine, keys, ops).await;
-        let stats = store.stats();
-        print("corestrom-storage", fit, budget, row);
-        eprintln!("corestrom {fit}: {stats:?}");
-        drop((engine, store));
-        let dir = fresh_dir(base, "fjall");
-        let ks = fjall::Config::new(&dir).cache_size(budget).open().unwrap();
-        let part = ks.open_partition("bench", fjall::PartitionCreateOptions::default()).unwrap();
-        let mut engine = Fjall(ks, part);
-        print("fjall 2.11", fit, budget, workload(&mut engine, keys, ops).await);
-        drop(engine);
-        let _ = std::fs::remove_dir_all(&dir);
+        // With the state inside the budget, also show puts with no compaction running: the
+        // cost of compaction (write amplification) is then visible as the difference.
+        let compaction = if fit == "fits" {
+            &[false, true][..]
+        } else {
+            &[true][..]
+        };
+        for &compact in compaction.iter().filter(|_| enabled("corestrom")) {
+            let dir = fresh_dir(base, "corestrom");
+            let config = StoreConfig {
+                memory_budget_bytes: budget as usize,
+                ..StoreConfig::default()
+            };
+            let store = Store::create(&dir, config).await.unwrap();
+            let compactor = compact.then(|| store.spawn_compactor(Duration::from_millis(100)));
+            let mut engine = Corestrom(store.clone());
+            let row = workload(&mut engine, keys, ops).await;
+            if let Some(compactor) = compactor {
+                compactor.cancel();
+            }
+            let stats = store.stats();
+            let name = if compact {
+                "corestrom-storage, compactor every 100 ms"
+            } else {
+                "corestrom-storage, no compaction"
+            };
+            print(name, fit, budget, row);
+            eprintln!("{name} {fit}: {stats:?}");
+            drop((engine, store));
+        }
+        if enabled("fjall") {
+            let dir = fresh_dir(base, "fjall");
+            let ks = fjall::Config::new(&dir).cache_size(budget).open().unwrap();
+            let part = ks
+                .open_partition("bench", fjall::PartitionCreateOptions::default())
+                .unwrap();
+            let mut engine = Fjall(ks, part);
+            print(
+                "fjall 2.11",
+                fit,
+                budget,
+                workload(&mut engine, keys, ops).await,
+            );
+            drop(engine);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     println!();
 }
@@ -191,7 +263,10 @@ async fn seal_latency(base: &Path, keys: &Keys) {
         glommio::timer::sleep(Duration::from_millis(10)).await;
         let t0 = Instant::now();
         let sealing = store.seal().unwrap();
-        sync_part.borrow_mut().record(t0.elapsed().as_nanos() as u64).unwrap();
+        sync_part
+            .borrow_mut()
+            .record(t0.elapsed().as_nanos() as u64)
+            .unwrap();
         let pos = sealing.durable().await.unwrap();
         durable.record(t0.elapsed().as_micros() as u64).unwrap();
         if let Some(old) = previous.replace(pos) {
@@ -203,16 +278,33 @@ async fn seal_latency(base: &Path, keys: &Keys) {
     let elapsed = started.elapsed();
     let s = sync_part.borrow();
     println!("## seal latency while writing\n");
-    println!("300 seals, one every 10 ms, while another task on the same shard puts uniform keys ({:.2} M puts/s sustained during the run).\n", mops(puts.get(), elapsed));
+    println!(
+        "300 seals, one every 10 ms, while another task on the same shard puts uniform keys ({:.2} M puts/s sustained during the run).\n",
+        mops(puts.get(), elapsed)
+    );
     println!("| part | p50 | p99 | max |");
     println!("|---|---|---|---|");
-    println!("| `seal()` synchronous part | {:.1} us | {:.1} us | {:.1} us |", s.value_at_quantile(0.5) as f64 / 1e3, s.value_at_quantile(0.99) as f64 / 1e3, s.max() as f64 / 1e3);
-    println!("| seal to durable (write + fdatasync) | {:.2} ms | {:.2} ms | {:.2} ms |\n", durable.value_at_quantile(0.5) as f64 / 1e3, durable.value_at_quantile(0.99) as f64 / 1e3, durable.max() as f64 / 1e3);
+    println!(
+        "| `seal()` synchronous part | {:.1} us | {:.1} us | {:.1} us |",
+        s.value_at_quantile(0.5) as f64 / 1e3,
+        s.value_at_quantile(0.99) as f64 / 1e3,
+        s.max() as f64 / 1e3
+    );
+    println!(
+        "| seal to durable (write + fdatasync) | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+        durable.value_at_quantile(0.5) as f64 / 1e3,
+        durable.value_at_quantile(0.99) as f64 / 1e3,
+        durable.max() as f64 / 1e3
+    );
 }
 
 /// Reads every file in `dir` with O_DIRECT, 4 MiB per read, 4 reads in flight.
 async fn sequential_read_bandwidth(dir: &Path) -> (u64, Duration) {
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
     files.sort();
     let chunk = 4usize << 20;
     let started = Instant::now();
@@ -229,7 +321,9 @@ async fn sequential_read_bandwidth(dir: &Path) -> (u64, Duration) {
                 }
                 let f: Rc<DmaFile> = Rc::clone(&file);
                 let at = offset;
-                batch.push(glommio::spawn_local(async move { f.read_at_aligned(at, chunk).await.unwrap().len() }));
+                batch.push(glommio::spawn_local(async move {
+                    f.read_at_aligned(at, chunk).await.unwrap().len()
+                }));
                 offset += chunk as u64;
             }
             for task in batch {
@@ -261,10 +355,23 @@ async fn recovery(base: &Path, mib: u64) {
     let floor = state_bytes as f64 / bandwidth;
     let ratio = report.elapsed.as_secs_f64() / floor;
     println!("## recovery\n");
-    println!("{n} keys loaded in {:.1} s ({:.2} M puts/s), sealed; then `Store::open` at that position (verify every crc, rebuild the index).\n", load.as_secs_f64(), mops(n, load));
-    println!("| state bytes | recovery time | O_DIRECT sequential read bandwidth (4 MiB reads, depth 4, same files) | state / bandwidth | recovery / floor |");
+    println!(
+        "{n} keys loaded in {:.1} s ({:.2} M puts/s), sealed; then `Store::open` at that position (verify every crc, rebuild the index).\n",
+        load.as_secs_f64(),
+        mops(n, load)
+    );
+    println!(
+        "| state bytes | recovery time | O_DIRECT sequential read bandwidth (4 MiB reads, depth 4, same files) | state / bandwidth | recovery / floor |"
+    );
     println!("|---|---|---|---|---|");
-    println!("| {:.0} MiB | {:.2} s | {:.0} MiB/s | {:.2} s | {:.2}x (target <= 1.5x) |\n", state_bytes as f64 / 1048576.0, report.elapsed.as_secs_f64(), bandwidth / 1048576.0, floor, ratio);
+    println!(
+        "| {:.0} MiB | {:.2} s | {:.0} MiB/s | {:.2} s | {:.2}x (target <= 1.5x) |\n",
+        state_bytes as f64 / 1048576.0,
+        report.elapsed.as_secs_f64(),
+        bandwidth / 1048576.0,
+        floor,
+        ratio
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -272,17 +379,31 @@ fn main() {
     let keys_n = env("STORAGE_BENCH_KEYS", 1_000_000);
     let ops = env("STORAGE_BENCH_OPS", 2_000_000);
     let mib = env("STORAGE_BENCH_RECOVERY_MIB", 1024);
-    let base = std::env::var("STORAGE_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir()).join("corestrom-storage-bench");
+    let base = std::env::var("STORAGE_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir())
+        .join("corestrom-storage-bench");
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` probes with --list; nothing to list.
     }
     glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(0))
         .spawn(move || async move {
-            let keys = Keys { n: keys_n, zipf: Zipf::new(keys_n, 0.99) };
+            let keys = Keys {
+                n: keys_n,
+                zipf: Zipf::new(keys_n, 0.99),
+            };
             println!("# corestrom-storage benchmarks\n");
-            throughput(&base, &keys, ops).await;
-            seal_latency(&base, &keys).await;
-            recovery(&base, mib).await;
+            let only = std::env::var("STORAGE_BENCH_ONLY").unwrap_or_default();
+            let run = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
+            if run("throughput") {
+                throughput(&base, &keys, ops).await;
+            }
+            if run("seal") {
+                seal_latency(&base, &keys).await;
+            }
+            if run("recovery") {
+                recovery(&base, mib).await;
+            }
             let _ = std::fs::remove_dir_all(&base);
         })
         .unwrap()

@@ -66,7 +66,13 @@ impl Zipf {
         let zeta_2 = zeta(2);
         let alpha = 1.0 / (1.0 - theta);
         let eta = (1.0 - (2.0 / n as f64).powf(1.0 - theta)) / (1.0 - zeta_2 / zeta_n);
-        Self { n, theta, alpha, zeta_n, eta }
+        Self {
+            n,
+            theta,
+            alpha,
+            zeta_n,
+            eta,
+        }
     }
 
     /// One sample in `0..n`.
