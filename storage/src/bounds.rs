@@ -6,7 +6,7 @@ use crate::format::{BLOCK_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 /// Size of one aligned write buffer; appends are batched into it and it is written in one call.
 pub const WRITE_BUFFER_BYTES: usize = 1 << 20;
 /// Write buffers handed to the writer task but not yet written before `put` waits.
-pub const WRITES_INFLIGHT_MAX: u64 = 8;
+pub const WRITES_INFLIGHT_MAX: u64 = 4;
 /// Largest frame (header + key + namespace + value). A frame never spans two write buffers.
 pub const FRAME_BYTES_MAX: usize = 512 << 10;
 /// Largest key or namespace (their lengths are `u16` in the frame header).

@@ -1,14 +1,14 @@
 //! The in-memory index of one shard: key → location of its newest put frame.
 //!
-//! Two levels: an ordered map from `(operator, key group)` to a hash map from the encoded
+//! Two levels: a hash map from `(operator, key group)` to a hash map from the encoded
 //! `(key, namespace)` to a [`Loc`]. Prefix scans by operator or by key group walk the first
-//! level; point operations cost one small ordered lookup plus one hash lookup. Deleted keys are
+//! level; point operations cost two hash lookups (a small one, then the group). Deleted keys are
 //! absent. The index holds no values; recovery rebuilds it from the log.
 //!
 //! Inner keys are encoded as `[key_len u16 LE][key][namespace]` into a reused scratch buffer, so
 //! lookups do not allocate; inserting a new key allocates its boxed copy (unavoidable).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
@@ -76,7 +76,10 @@ const INLINE_KEY_BYTES: usize = 30;
 /// An encoded inner key, inline when short. Hashes and compares as its byte slice, so tables
 /// can be probed with a borrowed `&[u8]`.
 enum IndexKey {
-    Inline { len: u8, bytes: [u8; INLINE_KEY_BYTES] },
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_KEY_BYTES],
+    },
     Heap(Box<[u8]>),
 }
 
@@ -84,8 +87,14 @@ impl IndexKey {
     fn new(encoded: &[u8]) -> Self {
         if encoded.len() <= INLINE_KEY_BYTES {
             let mut bytes = [0u8; INLINE_KEY_BYTES];
-            bytes.get_mut(..encoded.len()).unwrap_or_default().copy_from_slice(encoded);
-            Self::Inline { len: encoded.len() as u8, bytes }
+            bytes
+                .get_mut(..encoded.len())
+                .unwrap_or_default()
+                .copy_from_slice(encoded);
+            Self::Inline {
+                len: encoded.len() as u8,
+                bytes,
+            }
         } else {
             Self::Heap(encoded.into())
         }
@@ -125,7 +134,7 @@ const _: () = assert!(std::mem::size_of::<IndexKey>() == 32);
 /// The index of one shard.
 #[derive(Default)]
 pub(crate) struct Index {
-    groups: BTreeMap<(OperatorId, KeyGroup), Group>,
+    groups: HashMap<(OperatorId, KeyGroup), Group, FxBuild>,
     scratch: Vec<u8>,
     keys: usize,
 }
@@ -206,13 +215,23 @@ impl Index {
 
     /// Visits every live key under `prefix`: `(operator, key group, encoded inner key, loc)`.
     pub fn scan(&self, prefix: Prefix, mut visit: impl FnMut(OperatorId, KeyGroup, &[u8], Loc)) {
-        let range = match prefix {
-            Prefix::Operator(op) => (op, KeyGroup(0))..=(op, KeyGroup(u16::MAX)),
-            Prefix::KeyGroup(op, kg) => (op, kg)..=(op, kg),
-        };
-        for ((op, kg), group) in self.groups.range(range) {
+        let mut visit_group = |(op, kg): (OperatorId, KeyGroup), group: &Group| {
             for (inner, loc) in group {
-                visit(*op, *kg, inner.as_slice(), *loc);
+                visit(op, kg, inner.as_slice(), *loc);
+            }
+        };
+        match prefix {
+            Prefix::KeyGroup(op, kg) => {
+                if let Some(group) = self.groups.get(&(op, kg)) {
+                    visit_group((op, kg), group);
+                }
+            }
+            // Groups are few (key groups x operators); walking them all is cheap next to the
+            // keys visited.
+            Prefix::Operator(op) => {
+                for (id, group) in self.groups.iter().filter(|(id, _)| id.0 == op) {
+                    visit_group(*id, group);
+                }
             }
         }
     }
