@@ -143,3 +143,73 @@ where
         store.delete(self.key(key_group, key, namespace)).await
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::disk_sim::SimDisk;
+    use crate::store::StoreConfig;
+
+    #[derive(rkyv::Archive, rkyv::Serialize, Debug, PartialEq)]
+    struct Window {
+        count: u64,
+        sum: i64,
+        label: String,
+    }
+
+    #[test]
+    fn typed_values_are_read_in_place() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let config = StoreConfig {
+                    segment_bytes: 2 << 20,
+                    ..StoreConfig::default()
+                };
+                let (store, _) = Store::open_on(SimDisk::new(1), config, None).await.unwrap();
+                let state = TypedState::<Window>::new(OperatorId(4));
+                let value = Window {
+                    count: 3,
+                    sum: -7,
+                    label: "w1".into(),
+                };
+                state
+                    .put(&store, KeyGroup(1), b"user", b"win-0", &value)
+                    .await
+                    .unwrap();
+                let got = state
+                    .get(&store, KeyGroup(1), b"user", b"win-0")
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(got.count, 3);
+                assert_eq!(got.sum, -7);
+                assert_eq!(got.label.as_str(), "w1");
+                assert!(
+                    state
+                        .get(&store, KeyGroup(1), b"user", b"win-1")
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+                // Bytes that are not a `Window` archive are rejected, not reinterpreted.
+                let raw = StateKey {
+                    operator: OperatorId(4),
+                    key_group: KeyGroup(1),
+                    key: b"bad",
+                    namespace: b"",
+                };
+                store.put(raw, b"xy").await.unwrap();
+                assert!(state.get(&store, KeyGroup(1), b"bad", b"").await.is_err());
+                assert!(
+                    state
+                        .delete(&store, KeyGroup(1), b"user", b"win-0")
+                        .await
+                        .unwrap()
+                );
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}

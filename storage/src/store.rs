@@ -189,7 +189,7 @@ pub(crate) struct Inner<D: Disk> {
 }
 
 impl<D: Disk> Inner<D> {
-    /// Accounts a new location for `key` and returns the credited writes queued.
+    /// Points `key` at its new frame and moves live-byte accounting from the old one.
     pub fn apply_put(&mut self, key: &StateKey<'_>, loc: Loc) {
         if let Some(meta) = self.log.segments.get_mut(&loc.segment) {
             meta.live_bytes += u64::from(loc.len);
