@@ -17,7 +17,7 @@
 //!
 //! Durability contract: data is durable once [`Sealing::durable`] returns `Ok`; opening at that
 //! position yields exactly the state at the seal. A failed write or fsync fail-stops the store.
-//! The byte format is in `FORMAT.md` and [`format`]. All I/O goes through [`disk::Disk`];
+//! The byte format is in `FORMAT.md` and [`mod@format`]. All I/O goes through [`disk::Disk`];
 //! [`disk_sim::SimDisk`] injects faults for tests.
 //!
 //! ```no_run
