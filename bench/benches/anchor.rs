@@ -3,7 +3,8 @@
 //!
 //! Usage: `cargo bench -p corestrom-bench --bench anchor -- WORKLOAD [records=N] [keys=K] [shards=S]`
 //! with WORKLOAD `filter` (source → filter(auction % 123 == 0) → count) or `count` (source →
-//! key_by(auction) → keyed count, final counts at the end). `records` is per shard (default
+//! key_by(auction) → keyed count, final counts at the end); `batch=B` sets records per batch
+//! (default 1024). `records` is per shard (default
 //! 50,000,000), as timely's per worker. Prints one `RESULT key=value ...` line.
 
 use std::time::Instant;
@@ -94,7 +95,8 @@ fn main() -> Result<(), JobError> {
     let records = arg(&args, "records", 50_000_000);
     let keys = arg(&args, "keys", 1000);
     let shards = arg(&args, "shards", 1) as usize;
-    let env = Env::builder().shards(shards).build()?;
+    let batch = arg(&args, "batch", 1024) as usize;
+    let env = Env::builder().shards(shards).batch_records(batch).build()?;
     let source = env.from_iter(move |split| bids(split, records, keys));
     let output = match workload.as_str() {
         "filter" => source

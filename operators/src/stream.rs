@@ -237,11 +237,11 @@ impl<T: Data> Stream<T> {
         let route_key = key.clone();
         let stream = self.exchange("key_by", move |split, config| {
             let key = route_key.clone();
-            Box::new(HashRoute::new(
+            HashRoute::new(
                 move |v: &T| key(v).stable_hash(),
                 config.max_key_groups,
                 split.shards,
-            ))
+            )
         });
         KeyedStream {
             stream,
@@ -253,13 +253,13 @@ impl<T: Data> Stream<T> {
     /// Redistributes records round robin over all shards.
     pub fn rebalance(&self) -> Stream<T> {
         self.exchange("rebalance", |split, _| {
-            Box::new(RoundRobinRoute::new(split.shard, split.shards))
+            RoundRobinRoute::new(split.shard, split.shards)
         })
     }
 
     /// Sends every record to every shard.
     pub fn broadcast(&self) -> Stream<T> {
-        self.exchange("broadcast", |_, _| Box::new(BroadcastRoute))
+        self.exchange("broadcast", |_, _| BroadcastRoute)
     }
 
     /// Keeps records on the shard they are on (the default between operators; a no-op that
@@ -268,22 +268,17 @@ impl<T: Data> Stream<T> {
         self.clone()
     }
 
-    fn exchange(
+    fn exchange<R: corestrom_runtime::exchange::Route<T>>(
         &self,
         kind: &str,
-        route: impl Fn(
-            corestrom_runtime::SplitContext,
-            &corestrom_runtime::JobConfig,
-        ) -> Box<dyn corestrom_runtime::exchange::Route<T>>
+        route: impl Fn(corestrom_runtime::SplitContext, &corestrom_runtime::JobConfig) -> R
         + Send
         + Sync
         + 'static,
     ) -> Stream<T> {
         let mut inner = self.env.inner.borrow_mut();
         let name = format!("{kind}#{}", inner.graph.len());
-        let node = inner
-            .graph
-            .add_exchange::<T>(name, self.node, Box::new(route));
+        let node = inner.graph.add_exchange(name, self.node, route);
         drop(inner);
         Stream::new(self.env.clone(), node)
     }

@@ -80,9 +80,6 @@ pub type SideOperatorFactory<I, O, S> = dyn Fn(
     + Send
     + Sync;
 
-/// Builds one shard's route of an exchange.
-pub type RouteFactory<T> = dyn Fn(SplitContext, &JobConfig) -> Box<dyn Route<T>> + Send + Sync;
-
 pub(crate) struct Node {
     pub(crate) name: String,
     /// Keeps keyed state in memory that checkpoints do not cover yet.
@@ -256,14 +253,28 @@ impl JobGraph {
         (main, side)
     }
 
-    /// Adds an exchange that redistributes its input across shards by `route`.
-    pub fn add_exchange<T: Data>(
+    /// Adds an exchange that redistributes its input across shards; `route` builds each shard's
+    /// router. The router's type stays concrete down to the sender, so routing a record is an
+    /// inlined call, not a virtual one.
+    pub fn add_exchange<T, R, F>(
         &mut self,
         name: impl Into<String>,
         input: NodeId,
-        route: Box<RouteFactory<T>>,
-    ) -> NodeId {
-        self.add(name, vec![input], Box::new(ExchangeSpec { route }))
+        route: F,
+    ) -> NodeId
+    where
+        T: Data,
+        R: Route<T>,
+        F: Fn(SplitContext, &JobConfig) -> R + Send + Sync + 'static,
+    {
+        self.add(
+            name,
+            vec![input],
+            Box::new(ExchangeSpec {
+                route,
+                _t: PhantomData,
+            }),
+        )
     }
 
     /// Adds a union of streams of the same type.
@@ -545,11 +556,17 @@ impl<S: Data> NodeSpec for SidePortSpec<S> {
 /// One shard's endpoints of an exchange: senders to every shard, receivers from every shard.
 type Endpoints<T> = (Vec<ChannelSender<T>>, Vec<ChannelReceiver<T>>);
 
-struct ExchangeSpec<T> {
-    route: Box<RouteFactory<T>>,
+struct ExchangeSpec<T, F> {
+    route: F,
+    _t: PhantomData<fn(T)>,
 }
 
-impl<T: Data> NodeSpec for ExchangeSpec<T> {
+impl<T, R, F> NodeSpec for ExchangeSpec<T, F>
+where
+    T: Data,
+    R: Route<T>,
+    F: Fn(SplitContext, &JobConfig) -> R + Send + Sync + 'static,
+{
     fn exchange_endpoints(
         &self,
         config: &JobConfig,
@@ -627,13 +644,6 @@ impl<T: Data> NodeSpec for ExchangeSpec<T> {
         Ok(vec![erase::<T>(Box::new(ExchangeSender::new(
             outbox, route,
         )))])
-    }
-}
-
-impl<T: 'static> Route<T> for Box<dyn Route<T>> {
-    #[inline]
-    fn destination(&mut self, value: &T) -> crate::exchange::Destination {
-        (**self).destination(value)
     }
 }
 
