@@ -22,10 +22,10 @@
 use std::hash::Hash;
 use std::marker::PhantomData;
 
-use corestrom_runtime::{
-    EventTime, NO_TIMESTAMP, OpResult, OperatorError, Record, TimeDomain, TimerQueue,
-};
+use corestrom_runtime::{EventTime, NO_TIMESTAMP, OpResult, Record, TimeDomain, TimerQueue};
 use rustc_hash::FxHashMap;
+
+use super::types::record_time;
 
 use super::assigner::AlignedSpec;
 use super::function::WindowAgg;
@@ -183,17 +183,7 @@ where
         now_ms: EventTime,
         out: &mut Outputs<O, T>,
     ) -> OpResult {
-        let time = match self.domain {
-            TimeDomain::ProcessingTime => now_ms,
-            TimeDomain::EventTime if record.ts == NO_TIMESTAMP => {
-                return Err(OperatorError::Failed(
-                    "record without timestamp in an event-time window; assign timestamps with \
-                     with_timestamps first"
-                        .into(),
-                ));
-            }
-            TimeDomain::EventTime => record.ts,
-        };
+        let time = record_time(self.domain, record.ts, now_ms)?;
         let last_start = window_start(time, self.offset, self.slide);
         // The window starting last ends last: if it is late, all of the record's windows are.
         if self.is_late(last_start + self.size) {

@@ -23,10 +23,10 @@
 use std::hash::Hash;
 use std::marker::PhantomData;
 
-use corestrom_runtime::{
-    EventTime, NO_TIMESTAMP, OpResult, OperatorError, Record, TimeDomain, TimerService,
-};
+use corestrom_runtime::{EventTime, NO_TIMESTAMP, OpResult, Record, TimeDomain, TimerService};
 use rustc_hash::FxHashMap;
+
+use super::types::record_time;
 
 use super::assigner::WindowAssigner;
 use super::function::WindowAgg;
@@ -371,17 +371,7 @@ where
         now_ms: EventTime,
         out: &mut Outputs<O, T>,
     ) -> OpResult {
-        let time = match self.domain {
-            TimeDomain::ProcessingTime => now_ms,
-            TimeDomain::EventTime if record.ts == NO_TIMESTAMP => {
-                return Err(OperatorError::Failed(
-                    "record without timestamp in an event-time window; assign timestamps with \
-                     with_timestamps first"
-                        .into(),
-                ));
-            }
-            TimeDomain::EventTime => record.ts,
-        };
+        let time = record_time(self.domain, record.ts, now_ms)?;
         let key = (self.key_fn)(&record.value);
         let mut assigned = std::mem::take(&mut self.assigned);
         self.assigner.assign(time, &mut assigned);

@@ -3,7 +3,8 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use corestrom_runtime::EventTime;
+use corestrom_runtime::timers::TimeDomain;
+use corestrom_runtime::{EventTime, NO_TIMESTAMP, OperatorError};
 
 /// A window: a namespace for keyed window state with a last timestamp.
 pub trait Window: Clone + Eq + Hash + Debug + Send + Sync + 'static {
@@ -109,5 +110,24 @@ mod tests {
         assert!(a.intersects(&TimeWindow::new(10, 20)));
         assert!(!a.intersects(&TimeWindow::new(11, 20)));
         assert_eq!(a.cover(&TimeWindow::new(5, 20)), TimeWindow::new(0, 20));
+    }
+}
+
+/// The time a record counts at in a window of `domain`: its timestamp in event time (an error
+/// if it has none), the current processing time otherwise.
+///
+/// # Errors
+/// An event-time record without a timestamp.
+pub(crate) fn record_time(
+    domain: TimeDomain,
+    ts: EventTime,
+    now_ms: EventTime,
+) -> Result<EventTime, OperatorError> {
+    match domain {
+        TimeDomain::ProcessingTime => Ok(now_ms),
+        TimeDomain::EventTime if ts == NO_TIMESTAMP => Err(OperatorError::Failed(
+            "record without timestamp in an event-time window; assign timestamps with with_timestamps first".into(),
+        )),
+        TimeDomain::EventTime => Ok(ts),
     }
 }
