@@ -86,6 +86,25 @@ pub fn window_start(timestamp: EventTime, offset: i64, size: i64) -> EventTime {
     timestamp - (timestamp - offset).rem_euclid(size)
 }
 
+/// The time a record counts at in a window of `domain`: its timestamp in event time (an error
+/// if it has none), the current processing time otherwise.
+///
+/// # Errors
+/// An event-time record without a timestamp.
+pub(crate) fn record_time(
+    domain: TimeDomain,
+    ts: EventTime,
+    now_ms: EventTime,
+) -> Result<EventTime, OperatorError> {
+    match domain {
+        TimeDomain::ProcessingTime => Ok(now_ms),
+        TimeDomain::EventTime if ts == NO_TIMESTAMP => Err(OperatorError::Failed(
+            "record without timestamp in an event-time window; assign timestamps with with_timestamps first".into(),
+        )),
+        TimeDomain::EventTime => Ok(ts),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,24 +129,5 @@ mod tests {
         assert!(a.intersects(&TimeWindow::new(10, 20)));
         assert!(!a.intersects(&TimeWindow::new(11, 20)));
         assert_eq!(a.cover(&TimeWindow::new(5, 20)), TimeWindow::new(0, 20));
-    }
-}
-
-/// The time a record counts at in a window of `domain`: its timestamp in event time (an error
-/// if it has none), the current processing time otherwise.
-///
-/// # Errors
-/// An event-time record without a timestamp.
-pub(crate) fn record_time(
-    domain: TimeDomain,
-    ts: EventTime,
-    now_ms: EventTime,
-) -> Result<EventTime, OperatorError> {
-    match domain {
-        TimeDomain::ProcessingTime => Ok(now_ms),
-        TimeDomain::EventTime if ts == NO_TIMESTAMP => Err(OperatorError::Failed(
-            "record without timestamp in an event-time window; assign timestamps with with_timestamps first".into(),
-        )),
-        TimeDomain::EventTime => Ok(ts),
     }
 }
