@@ -15,7 +15,11 @@
 //!   ([`collector::InputFrontier`]).
 //! - `key_by` places keys by a stable hash into key groups owned by shards in contiguous ranges
 //!   ([`hash`]), so state can later be redistributed when the shard count changes.
-//!
+//! - **Two inputs** ([`two_input`]): `connect`-style operators share one instance per shard
+//!   between two input collectors and see one combined watermark.
+//! - **Checkpoints** ([`checkpoint`]): barriers injected at all sources of a shard at once,
+//!   aligned at every multi-input point, sinks' two-phase commit, crc-checked manifests written
+//!   by the coordinator on shard 0, and recovery from the newest manifest that verifies.
 //! - **Timers**: keyed operators keep event-time and processing-time timers in a per-operator
 //!   [`timers::TimerService`]; the shard loop wakes them for processing time through its
 //!   [`processing_time::ProcessingTimeService`] even when no data flows.
