@@ -474,6 +474,8 @@ pub struct EventReader<R> {
     /// Bytes consumed from `input` (whole lines): where a replay of this input resumes.
     bytes_read: u64,
     line: Vec<u8>,
+    /// Shared channel and URL texts of the bid fast path.
+    repeated: crate::nexmark::bid_line::RepeatedTexts,
     dead_letter: Option<Box<dyn Write + Send>>,
     dead_letters: u64,
 }
@@ -511,6 +513,7 @@ impl<R: BufRead> EventReader<R> {
             file: file.into(),
             line_number: 0,
             bytes_read: 0,
+            repeated: Default::default(),
             line: Vec::with_capacity(1024),
             dead_letter: None,
             dead_letters: 0,
@@ -568,10 +571,13 @@ impl<R: BufRead> EventReader<R> {
         }
     }
 
-    fn decode_current(&self) -> Result<Event, LineError> {
+    fn decode_current(&mut self) -> Result<Event, LineError> {
         let mut bytes = self.line.as_slice();
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if let Some(bid) = crate::nexmark::bid_line::parse(bytes, &mut self.repeated) {
+            return Ok(Event::Bid(bid));
+        }
         let text = std::str::from_utf8(bytes)
             .map_err(|e| LineError::new(None, format!("not UTF-8: {e}")))?;
         decode_line(text)

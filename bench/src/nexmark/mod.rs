@@ -11,6 +11,7 @@
 //!
 //! The generator's pools are built on first use and shared by every split in the process.
 
+mod bid_line;
 pub mod config;
 pub mod file_source;
 pub mod files;
