@@ -475,7 +475,7 @@ pub struct EventReader<R> {
     bytes_read: u64,
     line: Vec<u8>,
     /// Shared channel and URL texts of the bid fast path.
-    repeated: crate::nexmark::bid_line::RepeatedTexts,
+    repeated: crate::nexmark::event_line::RepeatedTexts,
     dead_letter: Option<Box<dyn Write + Send>>,
     dead_letters: u64,
 }
@@ -575,8 +575,8 @@ impl<R: BufRead> EventReader<R> {
         let mut bytes = self.line.as_slice();
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        if let Some(bid) = crate::nexmark::bid_line::parse(bytes, &mut self.repeated) {
-            return Ok(Event::Bid(bid));
+        if let Some(event) = crate::nexmark::event_line::parse_event(bytes, &mut self.repeated) {
+            return Ok(event);
         }
         let text = std::str::from_utf8(bytes)
             .map_err(|e| LineError::new(None, format!("not UTF-8: {e}")))?;

@@ -11,8 +11,8 @@
 //!
 //! The generator's pools are built on first use and shared by every split in the process.
 
-mod bid_line;
 pub mod config;
+mod event_line;
 pub mod file_source;
 pub mod files;
 pub mod generator;

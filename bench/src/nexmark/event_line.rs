@@ -1,17 +1,18 @@
-//! The fast path of the event reader: a bid line (92 % of a Nexmark file) in the canonical
-//! compact layout that `json::encode_event` writes (FORMAT.md's key order, no whitespace).
+//! The fast path of the event reader: an event line in the canonical compact layout that
+//! `json::encode_event` writes (FORMAT.md's key order, no whitespace).
 //!
 //! Anything else — whitespace, another key order, a `\u` escape, a number that is not a plain
 //! JSON integer, a control character — makes `parse` return `None`, and the line goes through
 //! the general serde reader, which accepts every valid layout and names the field of an error.
 //! So this path never decides that a line is bad; it only skips serde's work on the common one.
 //!
-//! Channels and URLs repeat (10,004 distinct values), so each reader keeps the `Text` of the ones
-//! it saw and shares it (a reference count) instead of allocating a string per bid.
+//! Channels and URLs (10,004 distinct values) and names, cities and states repeat, so each reader
+//! keeps the `Text` of the ones it saw and shares it (a reference count) instead of allocating a
+//! string per event.
 
 use rustc_hash::FxHashMap;
 
-use crate::nexmark::model::Bid;
+use crate::nexmark::model::{Auction, Bid, Event, Person};
 use crate::nexmark::text::Text;
 use crate::nexmark::timestamp;
 
@@ -98,6 +99,16 @@ impl<'a> Cursor<'a> {
         Some(std::borrow::Cow::Borrowed(text))
     }
 
+    fn time(&mut self, scratch: &mut String) -> Option<i64> {
+        timestamp::parse_timestamp(&self.string(scratch)?).ok()
+    }
+
+    /// The two closing braces, and nothing after them.
+    fn end(&mut self) -> Option<()> {
+        self.literal(b"}}")?;
+        (self.at == self.line.len()).then_some(())
+    }
+
     fn escaped<'s>(&mut self, start: usize, scratch: &'s mut String) -> Option<&'s str> {
         let mut bytes = Vec::with_capacity(self.at - start + 16);
         bytes.extend_from_slice(&self.line[start..self.at]);
@@ -147,13 +158,10 @@ pub(crate) fn parse(line: &[u8], repeated: &mut RepeatedTexts) -> Option<Bid> {
     c.literal(br#","url":"#)?;
     let url = repeated.get(&c.string(&mut scratch)?);
     c.literal(br#","dateTime":"#)?;
-    let date_time = timestamp::parse_timestamp(&c.string(&mut scratch)?).ok()?;
+    let date_time = c.time(&mut scratch)?;
     c.literal(br#","extra":"#)?;
     let extra = Text::copy_from(&c.string(&mut scratch)?);
-    c.literal(b"}}")?;
-    if c.at != line.len() {
-        return None;
-    }
+    c.end()?;
     Some(Bid {
         auction,
         bidder,
@@ -163,6 +171,88 @@ pub(crate) fn parse(line: &[u8], repeated: &mut RepeatedTexts) -> Option<Bid> {
         date_time,
         extra,
     })
+}
+
+/// Parses a canonical person line; `None` if it is not one.
+pub(crate) fn parse_person(line: &[u8], repeated: &mut RepeatedTexts) -> Option<Person> {
+    let mut c = Cursor { line, at: 0 };
+    let mut scratch = String::new();
+    c.literal(br#"{"event_type":0,"person":{"id":"#)?;
+    let id = c.int()?;
+    c.literal(br#","name":"#)?;
+    let name = repeated.get(&c.string(&mut scratch)?);
+    c.literal(br#","emailAddress":"#)?;
+    let email_address = Text::copy_from(&c.string(&mut scratch)?);
+    c.literal(br#","creditCard":"#)?;
+    let credit_card = Text::copy_from(&c.string(&mut scratch)?);
+    c.literal(br#","city":"#)?;
+    let city = repeated.get(&c.string(&mut scratch)?);
+    c.literal(br#","state":"#)?;
+    let state = repeated.get(&c.string(&mut scratch)?);
+    c.literal(br#","dateTime":"#)?;
+    let date_time = c.time(&mut scratch)?;
+    c.literal(br#","extra":"#)?;
+    let extra = Text::copy_from(&c.string(&mut scratch)?);
+    c.end()?;
+    Some(Person {
+        id,
+        name,
+        email_address,
+        credit_card,
+        city,
+        state,
+        date_time,
+        extra,
+    })
+}
+
+/// Parses a canonical auction line; `None` if it is not one.
+pub(crate) fn parse_auction(line: &[u8]) -> Option<Auction> {
+    let mut c = Cursor { line, at: 0 };
+    let mut scratch = String::new();
+    c.literal(br#"{"event_type":1,"auction":{"id":"#)?;
+    let id = c.int()?;
+    c.literal(br#","itemName":"#)?;
+    let item_name = Text::copy_from(&c.string(&mut scratch)?);
+    c.literal(br#","description":"#)?;
+    let description = Text::copy_from(&c.string(&mut scratch)?);
+    c.literal(br#","initialBid":"#)?;
+    let initial_bid = c.int()?;
+    c.literal(br#","reserve":"#)?;
+    let reserve = c.int()?;
+    c.literal(br#","dateTime":"#)?;
+    let date_time = c.time(&mut scratch)?;
+    c.literal(br#","expires":"#)?;
+    let expires = c.time(&mut scratch)?;
+    c.literal(br#","seller":"#)?;
+    let seller = c.int()?;
+    c.literal(br#","category":"#)?;
+    let category = c.int()?;
+    c.literal(br#","extra":"#)?;
+    let extra = Text::copy_from(&c.string(&mut scratch)?);
+    c.end()?;
+    Some(Auction {
+        id,
+        item_name,
+        description,
+        initial_bid,
+        reserve,
+        date_time,
+        expires,
+        seller,
+        category,
+        extra,
+    })
+}
+
+/// Any canonical event line; `None` if it is not one.
+pub(crate) fn parse_event(line: &[u8], repeated: &mut RepeatedTexts) -> Option<Event> {
+    match line.get(14) {
+        Some(b'2') => parse(line, repeated).map(Event::Bid),
+        Some(b'1') => parse_auction(line).map(Event::Auction),
+        Some(b'0') => parse_person(line, repeated).map(Event::Person),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
