@@ -1,7 +1,8 @@
 //! Rolling keyed aggregation (`KeyedStream::reduce` and `fold`), as Flink's DataStream does it:
 //! every input record updates its key's accumulator and emits the updated value.
 //!
-//! State is a per-shard hash map in memory; the state issue moves it onto the shard's store.
+//! State is a per-shard hash map in memory, not yet in the store or in checkpoints (a
+//! checkpointing job with this operator is refused; see `JobGraph::set_stateful`).
 //! Invariant: a key only ever reaches the shard that owns its key group, so the maps of
 //! different shards hold disjoint keys.
 
