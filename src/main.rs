@@ -331,6 +331,8 @@ struct RunSummary {
     latency_us: [f64; 3],
     /// Malformed lines sent to the dead-letter file (with --dead-letter).
     dead_letters: Option<u64>,
+    /// Trigger-to-complete duration of each checkpoint, µs (with --state-dir).
+    checkpoint_durations_us: Option<Vec<u64>>,
 }
 
 impl RunSummary {
@@ -468,6 +470,7 @@ fn summarize(
         process_cpu_s,
         latency_us,
         dead_letters: stats.map(FileSourceStats::dead_letters),
+        checkpoint_durations_us: report.checkpoint_durations_us.clone(),
     }
 }
 
@@ -493,6 +496,22 @@ fn print_summary(summary: &RunSummary, dead_letter: Option<&Path>) {
         "cpu seconds      {:.3} process (user+sys), {:.3} shard threads",
         summary.process_cpu_s, summary.shard_cpu_s
     );
+    if let Some(durations) = &summary.checkpoint_durations_us {
+        let mut sorted = durations.clone();
+        sorted.sort_unstable();
+        let at = |q: f64| {
+            sorted
+                .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+                .map_or(0.0, |&us| us as f64 / 1000.0)
+        };
+        println!(
+            "checkpoints      {} completed; trigger to complete p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            sorted.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
     if let (Some(count), Some(path)) = (summary.dead_letters, dead_letter) {
         println!("dead letters     {count} (in {})", path.display());
     }

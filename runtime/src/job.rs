@@ -78,6 +78,9 @@ pub struct JobReport {
     pub totals: ShardMetrics,
     /// Each shard's own numbers.
     pub per_shard: Vec<ShardMetrics>,
+    /// For a checkpointing job: trigger-to-complete duration of each checkpoint this run
+    /// completed, in µs, in order.
+    pub checkpoint_durations_us: Option<Vec<u64>>,
 }
 
 /// A running job.
@@ -139,12 +142,14 @@ impl JobHandle {
             totals.merge(m);
         }
         let cores = self.shards.min(crate::config::available_cores());
+        let checkpoint_durations_us = self.control.checkpoints.as_ref().map(|c| c.durations_us());
         Ok(JobReport {
             elapsed,
             shards: self.shards,
             cores,
             totals,
             per_shard,
+            checkpoint_durations_us,
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct CheckpointControl {
 #[derive(Debug)]
 struct Inner {
     last_trigger: Instant,
+    /// Trigger-to-manifest time of every checkpoint this run completed, in µs.
+    durations_us: Vec<u64>,
     acks: BTreeMap<u64, Vec<Option<ShardSnapshot>>>,
     drained: Vec<bool>,
     completed_count: u64,
@@ -57,6 +59,7 @@ impl CheckpointControl {
             final_complete: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 last_trigger: Instant::now(),
+                durations_us: Vec::new(),
                 acks: BTreeMap::new(),
                 drained: vec![false; shards],
                 completed_count: 0,
@@ -87,6 +90,12 @@ impl CheckpointControl {
     /// Checkpoints completed by this run.
     pub fn completed_count(&self) -> u64 {
         self.lock().completed_count
+    }
+
+    /// Trigger-to-complete duration of each checkpoint this run completed, in µs (the manifest
+    /// is written, so the prepared output may be committed).
+    pub fn durations_us(&self) -> Vec<u64> {
+        self.lock().durations_us.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -140,6 +149,8 @@ impl CheckpointControl {
             self.write_manifest(triggered, finished, per_shard)?;
             inner.acks.retain(|&id, _| id > triggered);
             inner.completed_count += 1;
+            let duration = now.saturating_duration_since(inner.last_trigger);
+            inner.durations_us.push(duration.as_micros() as u64);
             self.completed.store(triggered, Ordering::Release);
             if finished {
                 self.final_complete.store(true, Ordering::Release);
@@ -151,6 +162,7 @@ impl CheckpointControl {
         }
         // Every input ended: the final checkpoint commits what was written since the last one.
         if inner.drained.iter().all(|&d| d) {
+            inner.last_trigger = now;
             self.final_id.store(triggered + 1, Ordering::Release);
             self.triggered.store(triggered + 1, Ordering::Release);
             return Ok(true);
