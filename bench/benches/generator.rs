@@ -9,39 +9,15 @@
 //! Each measurement repeats [`ROUNDS`] times and reports the best (least disturbed by other
 //! processes on a shared machine) and the median.
 
+use corestrom_bench::alloc_counter::{self, CountingAllocator};
 use corestrom_bench::nexmark::json::{EventReader, EventWriter};
 use corestrom_bench::nexmark::{Event, GeneratorConfig, NexmarkGenerator};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 const ROUNDS: usize = 5;
 const EVENTS: u64 = 10_000_000;
 const BATCH: usize = 1024;
-
-/// Counts allocations so the benchmark can show that generation does not allocate.
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call unchanged to the system allocator; only adds a counter.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -107,12 +83,12 @@ fn main() {
 
     let mut generator = NexmarkGenerator::new(&config, 0, 1).unwrap();
     let mut out = Vec::with_capacity(BATCH);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = alloc_counter::allocations();
     for _ in 0..1000 {
         out.clear();
         generator.fill(&mut out, BATCH);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = alloc_counter::allocations() - before;
     println!("heap allocations during fill() of 1,024,000 events: {allocations}");
     assert_eq!(allocations, 0, "the generator must not allocate per event");
 

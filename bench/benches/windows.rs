@@ -12,42 +12,11 @@
 //! minus the live bytes before the job, divided by the keys, in a run where one window holds
 //! all keys when it fires.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
+use corestrom_bench::alloc_counter::{self, CountingAllocator};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use corestrom_operators::prelude::*;
-
-/// Tracks live and peak heap bytes.
-struct CountingAllocator;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-static PEAK: AtomicI64 = AtomicI64::new(0);
-
-fn grew(bytes: usize) {
-    let live = LIVE.fetch_add(bytes as i64, Ordering::Relaxed) + bytes as i64;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only adds counters.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        grew(new_size);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -95,12 +64,12 @@ fn run(
             c.fetch_add(1, Ordering::Relaxed);
         })
         .blackhole();
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = alloc_counter::live_bytes();
+    alloc_counter::reset_peak();
     let start = Instant::now();
     env.execute_and_wait().expect("job succeeds");
     let seconds = start.elapsed().as_secs_f64();
-    let peak = PEAK.load(Ordering::Relaxed);
+    let peak = alloc_counter::peak_bytes();
     Row {
         name,
         events,

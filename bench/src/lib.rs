@@ -2,3 +2,5 @@
 //! the Nexmark queries and corestrom's benchmark harness.
 
 pub mod nexmark;
+
+pub mod alloc_counter;

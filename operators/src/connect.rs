@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 
 use corestrom_runtime::two_input::{Side, TwoInputOperator, two_inputs};
 use corestrom_runtime::{
-    Batch, BoxCollector, Data, EventTime, OpResult, OperatorContext, Record, Signal, StableHash,
+    Batch, BoxCollector, Data, EventTime, OpResult, OperatorContext, Signal, StableHash,
     StreamStatus, op_scope,
 };
 
@@ -97,27 +97,13 @@ where
 {
     fn push_first(&mut self, batch: &mut Batch<A>) -> OpResult {
         op_scope::enter(self.operator);
-        let f = &mut self.first;
-        self.out
-            .records
-            .extend(batch.records.drain(..).map(|r| Record {
-                ts: r.ts,
-                value: f(r.value),
-            }));
-        self.out.emitted_ns = batch.emitted_ns;
+        crate::map::map_batch(&mut self.first, batch, &mut self.out);
         self.down.push(&mut self.out)
     }
 
     fn push_second(&mut self, batch: &mut Batch<B>) -> OpResult {
         op_scope::enter(self.operator);
-        let f = &mut self.second;
-        self.out
-            .records
-            .extend(batch.records.drain(..).map(|r| Record {
-                ts: r.ts,
-                value: f(r.value),
-            }));
-        self.out.emitted_ns = batch.emitted_ns;
+        crate::map::map_batch(&mut self.second, batch, &mut self.out);
         self.down.push(&mut self.out)
     }
 
