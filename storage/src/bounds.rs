@@ -13,6 +13,12 @@ pub const FRAME_BYTES_MAX: usize = 512 << 10;
 pub const KEY_BYTES_MAX: usize = u16::MAX as usize;
 /// Size of one sequential read during recovery and compaction.
 pub const SCAN_READ_BYTES: usize = 4 << 20;
+/// Frames recovery collects before applying them to the index group by group (`replay.rs`):
+/// large enough that each group's table receives long runs, small enough to bound memory
+/// (about 24 B per frame plus its key).
+pub const REPLAY_BATCH_FRAMES_MAX: usize = 1 << 21;
+/// Key bytes one replay batch may hold (offsets into them are `u32`).
+pub const REPLAY_BATCH_KEY_BYTES_MAX: usize = 64 << 20;
 /// Smallest allowed segment size.
 pub const SEGMENT_BYTES_MIN: u64 = 2 * WRITE_BUFFER_BYTES as u64;
 /// Largest allowed segment size: offsets in the index are `u32`.
@@ -25,3 +31,4 @@ const _: () = assert!(FRAME_BYTES_MAX + BLOCK_BYTES <= WRITE_BUFFER_BYTES);
 const _: () = assert!(FRAME_BYTES_MAX > FRAME_HEADER_BYTES + 2 * KEY_BYTES_MAX);
 const _: () = assert!(SEGMENT_HEADER_BYTES < BLOCK_BYTES);
 const _: () = assert!(SEGMENT_BYTES_MAX <= u32::MAX as u64);
+const _: () = assert!(REPLAY_BATCH_KEY_BYTES_MAX + 2 * KEY_BYTES_MAX + 2 <= u32::MAX as usize);

@@ -131,6 +131,14 @@ impl Eq for IndexKey {}
 
 const _: () = assert!(std::mem::size_of::<IndexKey>() == 32);
 
+/// One frame handed to [`Index::replay_group`]: its encoded inner key (see [`append_inner`])
+/// and, for a put, its location (`None` is a delete).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Replayed<'a> {
+    pub inner: &'a [u8],
+    pub put: Option<Loc>,
+}
+
 /// The index of one shard.
 #[derive(Default)]
 pub(crate) struct Index {
@@ -141,10 +149,15 @@ pub(crate) struct Index {
 
 fn encode_inner(scratch: &mut Vec<u8>, key: &StateKey<'_>) {
     scratch.clear();
+    append_inner(scratch, key);
+}
+
+/// Appends `key`'s encoded inner key `[key_len u16 LE][key][namespace]` to `out`.
+pub(crate) fn append_inner(out: &mut Vec<u8>, key: &StateKey<'_>) {
     let key_len = u16::try_from(key.key.len()).expect("frame_bytes bounds key length");
-    scratch.extend_from_slice(&key_len.to_le_bytes());
-    scratch.extend_from_slice(key.key);
-    scratch.extend_from_slice(key.namespace);
+    out.extend_from_slice(&key_len.to_le_bytes());
+    out.extend_from_slice(key.key);
+    out.extend_from_slice(key.namespace);
 }
 
 /// Splits an encoded inner key into `(key, namespace)`.
@@ -196,6 +209,42 @@ impl Index {
             self.groups.remove(&group_key);
         }
         Some(old)
+    }
+
+    /// Replays frames of one `(operator, key group)` in log order: a put points its key at its
+    /// location, a delete removes the key. `displaced` receives every location that stops being
+    /// live. The group's table is looked up once for the whole run (recovery applies frames
+    /// group by group so that one table at a time is hot in the caches).
+    pub fn replay_group<'a>(
+        &mut self,
+        operator: OperatorId,
+        key_group: KeyGroup,
+        frames: impl IntoIterator<Item = Replayed<'a>>,
+        mut displaced: impl FnMut(Loc),
+    ) {
+        let group_key = (operator, key_group);
+        let group = self.groups.entry(group_key).or_default();
+        for frame in frames {
+            match frame.put {
+                Some(loc) => {
+                    if let Some(slot) = group.get_mut(frame.inner) {
+                        displaced(std::mem::replace(slot, loc));
+                    } else {
+                        group.insert(IndexKey::new(frame.inner), loc);
+                        self.keys += 1;
+                    }
+                }
+                None => {
+                    if let Some(old) = group.remove(frame.inner) {
+                        self.keys -= 1;
+                        displaced(old);
+                    }
+                }
+            }
+        }
+        if group.is_empty() {
+            self.groups.remove(&group_key);
+        }
     }
 
     /// Replaces `key`'s location only if it is still `expected` (used by compaction).

@@ -51,6 +51,7 @@ mod ids;
 mod index;
 mod log;
 mod recovery;
+mod replay;
 mod segment;
 mod state;
 mod store;

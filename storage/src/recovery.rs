@@ -6,7 +6,7 @@
 //!    checked. Any failure is an error naming the file and offset; nothing is returned from a
 //!    store that failed to open, so unverified data never reaches the caller.
 //! 2. The index and per-segment live-byte counts are rebuilt by replaying the frames in segment
-//!    order (later frames win).
+//!    order (later frames win), in batches applied key group by key group (`replay.rs`).
 //! 3. Bytes after the position in its last segment are classified (clean / unsealed frames /
 //!    torn write), reported, and truncated away. Segment files the position does not name are
 //!    removed: frames written after the seal, and segments compacted away before it.
@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use crate::disk::{Disk, DiskFile};
 use crate::error::{Result, StorageError};
-use crate::format::{FrameKind, Position};
+use crate::format::Position;
 use crate::ids::SegmentId;
-use crate::index::{Index, Loc};
+use crate::index::Index;
 use crate::log::SegmentMeta;
+use crate::replay::ReplayBatch;
 use crate::segment::{SegmentScan, TailState, classify_tail};
 
 /// What recovery found and did.
@@ -82,6 +83,7 @@ pub(crate) async fn recover<D: Disk>(
     let mut files = HashMap::new();
     let (mut frames, mut bytes) = (0u64, 0u64);
     let mut tail = TailState::Clean;
+    let mut batch = ReplayBatch::default();
     for (i, &(segment, len)) in position.segments.iter().enumerate() {
         let name = segment.file_name();
         let path = disk.describe(&name);
@@ -104,19 +106,18 @@ pub(crate) async fn recover<D: Disk>(
                 format!("file is shorter than the sealed length {len}"),
             ));
         }
-        let mut meta = SegmentMeta { len, live_bytes: 0 };
+        segments.insert(segment, SegmentMeta { len, live_bytes: 0 });
         frames += replay(
             &file,
             &path,
             segment,
             len,
+            &mut batch,
             &mut index,
             &mut segments,
-            &mut meta,
         )
         .await?;
         bytes += len;
-        segments.insert(segment, meta);
         if i + 1 == position.segments.len() && size > len {
             tail = classify_tail(&*file, &path, len, size).await?;
             file.truncate(len)
@@ -125,6 +126,7 @@ pub(crate) async fn recover<D: Disk>(
         }
         files.insert(segment, file);
     }
+    batch.apply(&mut index, &mut segments);
     let mut removed_segments = Vec::new();
     for &segment in &on_disk {
         if !segments.contains_key(&segment) {
@@ -164,46 +166,23 @@ pub(crate) async fn recover<D: Disk>(
     })
 }
 
-/// Replays one segment into the index; returns the number of frames.
+/// Verifies one segment's frames and queues them in `batch` (applied whenever it fills);
+/// returns the number of frames.
 async fn replay<F: DiskFile>(
     file: &Rc<F>,
     path: &str,
     segment: SegmentId,
     len: u64,
+    batch: &mut ReplayBatch,
     index: &mut Index,
     segments: &mut BTreeMap<SegmentId, SegmentMeta>,
-    meta: &mut SegmentMeta,
 ) -> Result<u64> {
     let mut scan = SegmentScan::new(Rc::clone(file), path.to_owned(), segment, len);
     let mut frames = 0u64;
     let mut visit = |offset: u64, frame: &crate::format::Frame<'_>| -> Result<()> {
         frames += 1;
-        let old = match frame.kind {
-            FrameKind::Put => {
-                let offset = u32::try_from(offset).expect("segment offsets fit u32");
-                let len =
-                    u32::try_from(frame.value_offset + frame.value.len()).expect("frame fits u32");
-                meta.live_bytes += u64::from(len);
-                index.insert(
-                    &frame.key,
-                    Loc {
-                        segment,
-                        offset,
-                        len,
-                    },
-                )
-            }
-            FrameKind::Delete => index.remove(&frame.key),
-        };
-        if let Some(old) = old {
-            let owner = if old.segment == segment {
-                Some(&mut *meta)
-            } else {
-                segments.get_mut(&old.segment)
-            };
-            if let Some(owner) = owner {
-                owner.live_bytes -= u64::from(old.len);
-            }
+        if batch.push(segment, offset, frame) {
+            batch.apply(index, segments);
         }
         Ok(())
     };
