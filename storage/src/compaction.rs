@@ -105,11 +105,17 @@ impl<D: Disk> Store<D> {
                     offset,
                     len: frame_len,
                 };
+                let inner = &mut *inner;
                 match frame.kind {
-                    FrameKind::Put if inner.index.get(&frame.key) == Some(here) => {
+                    FrameKind::Put => {
+                        // A concurrent put from the shard moved the key on: this copy is dead.
+                        let Some(slot) = inner.index.slot_mut(&frame.key).filter(|s| **s == here)
+                        else {
+                            return Ok(());
+                        };
                         let (loc, q) = inner.log.append(FrameKind::Put, &frame.key, frame.value)?;
+                        *slot = loc;
                         queued += q;
-                        assert!(inner.index.replace_if(&frame.key, here, loc));
                         if let Some(meta) = inner.log.segments.get_mut(&loc.segment) {
                             meta.live_bytes += u64::from(loc.len);
                         }
