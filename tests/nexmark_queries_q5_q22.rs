@@ -33,6 +33,46 @@ fn read_rows(dir: &Path) -> Vec<String> {
     rows
 }
 
+/// q10's partitioned result: every row as `dt=…/hm=…|csv line`, sorted; checks that every
+/// partition is committed (`_SUCCESS`) and that no file is left in progress.
+fn read_partitions(dir: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for day in std::fs::read_dir(dir).expect("result dir") {
+        let day = day.expect("entry").path();
+        let day_name = day.file_name().unwrap().to_string_lossy().into_owned();
+        if day_name.starts_with('.') {
+            continue;
+        }
+        for minute in std::fs::read_dir(&day).expect("day dir") {
+            let minute = minute.expect("entry").path();
+            let partition = format!(
+                "{day_name}/{}",
+                minute.file_name().unwrap().to_string_lossy()
+            );
+            assert!(
+                minute.join("_SUCCESS").exists(),
+                "{partition} not committed"
+            );
+            for file in std::fs::read_dir(&minute).expect("partition dir") {
+                let file = file.expect("entry").path();
+                let name = file.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(
+                    !name.starts_with('.'),
+                    "{partition}/{name} left in progress"
+                );
+                if name == "_SUCCESS" {
+                    continue;
+                }
+                for line in std::fs::read_to_string(&file).expect("read").lines() {
+                    rows.push(format!("{partition}|{line}"));
+                }
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
 fn run_on(query: Query, events: Vec<Event>, shards: usize) -> Vec<String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let env = Env::builder().shards(shards).build().expect("config");
@@ -41,7 +81,11 @@ fn run_on(query: Query, events: Vec<Event>, shards: usize) -> Vec<String> {
         &Output::Files(dir.path().to_path_buf()),
     );
     env.execute_and_wait().expect("job");
-    read_rows(dir.path())
+    if query == Query::Q10 {
+        read_partitions(dir.path())
+    } else {
+        read_rows(dir.path())
+    }
 }
 
 /// The same rows on 1, 2 and 3 shards (the input split in contiguous chunks).
@@ -153,6 +197,25 @@ fn q7_joins_each_window_maximum_with_bids_up_to_its_end_inclusive() {
     ];
     expected.sort();
     assert_eq!(run_everywhere(Query::Q7, input), expected);
+}
+
+#[test]
+fn q10_writes_csv_rows_into_committed_minute_partitions() {
+    let input = vec![
+        bid_with("A", "u", 1, 30 * SECOND, "plain"),
+        bid_with("A", "u", 2, MINUTE + 10 * SECOND, "a,\"b\""),
+        bid_with("A", "u", 3, 2 * MINUTE - 1, ""),
+        bid_with("A", "u", 4, 2 * MINUTE + 5 * SECOND, "x"),
+    ];
+    assert_eq!(
+        run_everywhere(Query::Q10, input),
+        sorted(&[
+            "dt=2015-07-15/hm=00%3A00|5,6,1,2015-07-15 00:00:30.000,plain",
+            "dt=2015-07-15/hm=00%3A01|5,6,2,2015-07-15 00:01:10.000,\"a,\"\"b\"\"\"",
+            "dt=2015-07-15/hm=00%3A01|5,6,3,2015-07-15 00:01:59.999,",
+            "dt=2015-07-15/hm=00%3A02|5,6,4,2015-07-15 00:02:05.000,x",
+        ])
+    );
 }
 
 #[test]
@@ -488,7 +551,11 @@ fn generated_events_give_the_same_rows_on_1_and_4_shards() {
             &Output::Files(dir.path().into()),
         );
         env.execute_and_wait().expect("job");
-        let parallel = read_rows(dir.path());
+        let parallel = if query == Query::Q10 {
+            read_partitions(dir.path())
+        } else {
+            read_rows(dir.path())
+        };
         // The 4 splits' events merged in time order (what one time-ordered file holds) on one
         // shard.
         let mut events = Vec::new();

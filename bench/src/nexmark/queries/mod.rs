@@ -14,6 +14,7 @@ pub mod final_table;
 pub mod price_level;
 mod q0;
 mod q1;
+mod q10;
 mod q11;
 pub mod q12;
 mod q14;
@@ -33,6 +34,7 @@ use std::path::PathBuf;
 use corestrom_operators::prelude::*;
 
 use crate::nexmark::model::Event;
+use crate::nexmark::partitioned_csv::{CsvRow, PartitionedCsvSink};
 use crate::nexmark::result_sink::{ResultRow, ResultSink};
 
 pub use q0::Q0Row;
@@ -40,6 +42,7 @@ pub use q1::Q1Row;
 pub use q2::Q2Row;
 pub use q5::{AuctionCount, HottestAuctions, Q5Row};
 pub use q7::{Candidate, HighestBids, Q7Row, Stage};
+pub use q10::Q10Row;
 pub use q11::Q11Row;
 pub use q12::Q12Row;
 pub use q14::{BidTimeType, Q14Row, count_char};
@@ -56,7 +59,7 @@ pub use q22::{Q22Row, url_directories};
 pub enum Output {
     /// Discarded (counted and timed).
     Blackhole,
-    /// JSON-lines result files in this directory.
+    /// JSON-lines result files in this directory (q10: its partitioned CSV files).
     Files(PathBuf),
 }
 
@@ -65,6 +68,16 @@ impl Output {
         match self {
             Output::Blackhole => stream.blackhole(),
             Output::Files(dir) => stream.sink("results", ResultSink::new(dir.clone())),
+        }
+    }
+
+    /// q10's output: partitioned CSV files instead of JSON lines.
+    fn attach_partitioned<T: CsvRow>(&self, stream: &Stream<T>) {
+        match self {
+            Output::Blackhole => stream.blackhole(),
+            Output::Files(dir) => {
+                stream.sink("partitioned files", PartitionedCsvSink::new(dir.clone()))
+            }
         }
     }
 }
@@ -82,6 +95,8 @@ pub enum Query {
     Q5,
     /// Highest bid (tumbling window joined with its maximum).
     Q7,
+    /// Log to file system (partitioned CSV files).
+    Q10,
     /// User sessions (session windows).
     Q11,
     /// Processing-time windows.
@@ -106,12 +121,13 @@ pub enum Query {
 
 impl Query {
     /// Every query, in order.
-    pub const ALL: [Query; 15] = [
+    pub const ALL: [Query; 16] = [
         Query::Q0,
         Query::Q1,
         Query::Q2,
         Query::Q5,
         Query::Q7,
+        Query::Q10,
         Query::Q11,
         Query::Q12,
         Query::Q14,
@@ -132,6 +148,7 @@ impl Query {
             Query::Q2 => "q2",
             Query::Q5 => "q5",
             Query::Q7 => "q7",
+            Query::Q10 => "q10",
             Query::Q11 => "q11",
             Query::Q12 => "q12",
             Query::Q14 => "q14",
@@ -145,6 +162,15 @@ impl Query {
         }
     }
 
+    /// True when the pipeline keeps keyed state (windows, keyed process functions): a job with
+    /// checkpoints refuses it until keyed state is snapshotted.
+    pub fn keeps_keyed_state(self) -> bool {
+        !matches!(
+            self,
+            Query::Q0 | Query::Q1 | Query::Q2 | Query::Q14 | Query::Q21 | Query::Q22
+        )
+    }
+
     /// Adds the query's pipeline on `events`, ending in `output`.
     pub fn build(self, events: &Stream<Event>, output: &Output) {
         match self {
@@ -153,6 +179,7 @@ impl Query {
             Query::Q2 => output.attach(&q2::build(events)),
             Query::Q5 => output.attach(&q5::build(events)),
             Query::Q7 => output.attach(&q7::build(events)),
+            Query::Q10 => output.attach_partitioned(&q10::build(events)),
             Query::Q11 => output.attach(&q11::build(events)),
             Query::Q12 => output.attach(&q12::build(events)),
             Query::Q14 => output.attach(&q14::build(events)),
