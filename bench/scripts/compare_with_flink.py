@@ -132,6 +132,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--events", type=int, default=200_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rate", type=int, default=10_000_000,
+                   help="event-time density (events per second of event time) of the file; "
+                        "a low rate spreads the events over many windows")
     p.add_argument("--queries", default=",".join(QUERIES))
     p.add_argument("--shards", type=int, default=2, help="corestrom shards")
     p.add_argument("--workdir", default=os.path.join(ROOT, "bench", "out", "compare"))
@@ -143,10 +146,11 @@ def main():
         run(["cargo", "build", "--release", "-q"], cwd=ROOT)
     run([os.path.join(FLINK, "install.sh")], stdout=sys.stderr)
     os.makedirs(a.workdir, exist_ok=True)
-    events = os.path.join(a.workdir, f"events-{a.events}-s{a.seed}.jsonl")
+    suffix = "" if a.rate == 10_000_000 else f"-r{a.rate}"
+    events = os.path.join(a.workdir, f"events-{a.events}-s{a.seed}{suffix}.jsonl")
     if not os.path.exists(events):
         run([BIN, "nexmark", "generate", "--events", str(a.events), "--seed", str(a.seed),
-             "--out", events], stderr=subprocess.DEVNULL)
+             "--rate", str(a.rate), "--out", events], stderr=subprocess.DEVNULL)
 
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
@@ -156,7 +160,8 @@ def main():
         f"corestrom commit {commit}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", "",
         "Command: `" + " ".join(shlex.quote(x) for x in ["bench/scripts/compare_with_flink.py"]
                                   + sys.argv[1:]) + "`", "",
-        f"{a.events:,} events from corestrom's generator (seed {a.seed}) in one file; corestrom "
+        f"{a.events:,} events from corestrom's generator (seed {a.seed}, {a.rate:,} events per "
+        "second of event time) in one file; corestrom "
         f"reads it on {a.shards} shards (byte-range splits), Flink at parallelism 1 in "
         "results mode (streaming, filesystem JSON sink, normalize.py). Rows compared as "
         "multisets (FORMAT.md): integers exactly, strings and timestamps as strings, "
@@ -167,9 +172,9 @@ def main():
     details = []
     all_equal = True
     for query in queries:
-        ours = os.path.join(a.workdir, "corestrom", query)
-        theirs = os.path.join(a.workdir, "flink", query)
-        written = os.path.join(a.workdir, "corestrom-raw", query) if query in PARTITIONED else ours
+        ours = os.path.join(a.workdir, "corestrom" + suffix, query)
+        theirs = os.path.join(a.workdir, "flink" + suffix, query)
+        written = os.path.join(a.workdir, "corestrom-raw" + suffix, query) if query in PARTITIONED else ours
         for path in {ours, written}:
             shutil.rmtree(path, ignore_errors=True)
         run([BIN, "nexmark", "--query", query, "--input", events, "--shards", str(a.shards),
