@@ -243,7 +243,15 @@ impl PartitionedCsvWriter {
         for shard in 0..self.shards {
             let path = self.progress_dir.join(format!("shard-{shard}"));
             match fs::read_to_string(&path) {
-                Ok(text) => all = all.min(text.trim().parse().unwrap_or(EventTime::MIN)),
+                Ok(text) => {
+                    let recorded: EventTime = text.trim().parse().map_err(|_| {
+                        OperatorError::Failed(format!(
+                            "{}: not a watermark: {text:?}",
+                            path.display()
+                        ))
+                    })?;
+                    all = all.min(recorded);
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
                 Err(e) => return Err(OperatorError::io(format!("reading {}", path.display()), e)),
             }
@@ -303,7 +311,7 @@ impl<T: CsvRow> SinkWriter<T> for PartitionedCsvWriter {
 
     fn finish(&mut self) -> OpResult {
         self.publish_through(EventTime::MAX)?;
-        self.record_progress(EventTime::MAX - 1)
+        self.record_progress(EventTime::MAX)
     }
 }
 

@@ -129,6 +129,15 @@ impl WindowCandidates {
         }
         self.bids.push(candidate);
     }
+
+    /// What the window emits when it is complete, in `stage`.
+    fn emit(self, stage: Stage) -> impl Iterator<Item = Candidate> {
+        let max = self.max;
+        self.bids.into_iter().filter(move |c| match stage {
+            Stage::Survivors => true,
+            Stage::Winners => max == Some(c.bid.price),
+        })
+    }
 }
 
 impl<K> HighestBids<K> {
@@ -169,15 +178,8 @@ where
     }
 
     fn on_timer(&mut self, _timestamp: EventTime, ctx: &mut ProcessContext<'_, K, Candidate, ()>) {
-        let Some(window) = self.state.open.remove(ctx.key()) else {
-            return;
-        };
-        for candidate in window.bids {
-            let emit = match self.stage {
-                Stage::Survivors => true,
-                Stage::Winners => window.max == Some(candidate.bid.price),
-            };
-            if emit {
+        if let Some(window) = self.state.open.remove(ctx.key()) {
+            for candidate in window.emit(self.stage) {
                 ctx.output(candidate);
             }
         }
@@ -197,6 +199,7 @@ impl ResultRow for Q7Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn candidate(price: i64, in_window: bool) -> Candidate {
         Candidate {
@@ -239,5 +242,43 @@ mod tests {
             .collect();
         kept.sort();
         assert_eq!(kept, [(300, false), (300, true)]);
+    }
+
+    proptest! {
+        /// Against the SQL definition (the window's maximum over its in-window bids, joined
+        /// with every candidate at that price), with the candidates spread over buckets whose
+        /// survivors go through the second stage.
+        #[test]
+        fn two_stages_select_the_bids_at_the_window_maximum(
+            input in proptest::collection::vec((0i64..6, any::<bool>(), 0usize..3), 0..40)
+        ) {
+            let all: Vec<Candidate> = input
+                .iter()
+                .map(|&(price, in_window, _)| candidate(price, in_window))
+                .collect();
+            let mut buckets = vec![WindowCandidates::default(); 3];
+            for (c, &(_, _, bucket)) in all.iter().zip(&input) {
+                buckets[bucket].add(c.clone());
+            }
+            let mut last = WindowCandidates::default();
+            for bucket in buckets {
+                for survivor in bucket.emit(Stage::Survivors) {
+                    last.add(survivor);
+                }
+            }
+            let mut got: Vec<_> = last
+                .emit(Stage::Winners)
+                .map(|c| (c.bid.price, c.in_window))
+                .collect();
+            got.sort();
+            let max = all.iter().filter(|c| c.in_window).map(|c| c.bid.price).max();
+            let mut expected: Vec<_> = all
+                .iter()
+                .filter(|c| Some(c.bid.price) == max)
+                .map(|c| (c.bid.price, c.in_window))
+                .collect();
+            expected.sort();
+            prop_assert_eq!(got, expected);
+        }
     }
 }
