@@ -167,7 +167,7 @@ impl Query {
     pub fn keeps_keyed_state(self) -> bool {
         !matches!(
             self,
-            Query::Q0 | Query::Q1 | Query::Q2 | Query::Q14 | Query::Q21 | Query::Q22
+            Query::Q0 | Query::Q1 | Query::Q2 | Query::Q10 | Query::Q14 | Query::Q21 | Query::Q22
         )
     }
 
