@@ -573,3 +573,36 @@ fn generated_events_give_the_same_rows_on_1_and_4_shards() {
         assert!(parallel == expected, "{}: rows differ", query.name());
     }
 }
+
+#[test]
+fn checkpointing_jobs_are_refused_exactly_for_the_queries_that_keep_keyed_state() {
+    use corestrom::runtime::checkpoint::CheckpointConfig;
+    for query in Query::ALL {
+        let state = tempfile::tempdir().expect("state dir");
+        let out = tempfile::tempdir().expect("output dir");
+        let env = Env::builder()
+            .shards(2)
+            .checkpointing(CheckpointConfig::new(
+                Duration::from_millis(50),
+                state.path().to_path_buf(),
+            ))
+            .build()
+            .expect("config");
+        let events = env.source(
+            "nexmark",
+            NexmarkSource::new(GeneratorConfig::with_events(2_000, 2_000)),
+        );
+        query.build(&events, &Output::Files(out.path().to_path_buf()));
+        match env.execute_and_wait() {
+            Ok(_) => assert!(!query.keeps_keyed_state(), "{} ran", query.name()),
+            Err(e) => {
+                assert!(query.keeps_keyed_state(), "{}: {e}", query.name());
+                assert!(
+                    e.to_string().contains("keyed state"),
+                    "{}: {e}",
+                    query.name()
+                );
+            }
+        }
+    }
+}
