@@ -10,6 +10,10 @@
 //! State: the per-shard map from key to state value ([`FinalTableState`]), separate from the
 //! logic, serde-serialisable for checkpoints. Invariant: a key is in the map exactly when its
 //! end-of-input timer is registered.
+//!
+//! One timer per key, although one per shard would do (the shard's instance holds all its
+//! keys): each timer emits one key's rows, and the operator flushes its output between timers,
+//! so the final table leaves in bounded batches instead of one batch of millions of rows.
 
 use std::hash::Hash;
 use std::marker::PhantomData;
