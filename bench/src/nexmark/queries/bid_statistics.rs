@@ -36,16 +36,21 @@ impl BidStatistics {
     pub fn counters(&self) -> [i64; 12] {
         let mut out = [0; 12];
         out[..4].copy_from_slice(&self.bids);
-        for (at, levels) in [(4, &self.bidders), (8, &self.auctions)] {
-            out[at] = levels.len() as i64;
-            for seen in levels.values() {
-                for level in 0..3 {
-                    out[at + 1 + level] += i64::from(seen >> level & 1);
-                }
-            }
-        }
+        out[4..8].copy_from_slice(&distinct_counts(&self.bidders));
+        out[8..12].copy_from_slice(&distinct_counts(&self.auctions));
         out
     }
+}
+
+/// Distinct ids in total and per level, from the levels seen per id (bit `l` = level `l`).
+pub fn distinct_counts(levels: &FxHashMap<i64, u8>) -> [i64; 4] {
+    let mut out = [levels.len() as i64, 0, 0, 0];
+    for seen in levels.values() {
+        for level in 0..3 {
+            out[1 + level] += i64::from(seen >> level & 1);
+        }
+    }
+    out
 }
 
 /// The counters' column names, in output order.
