@@ -114,7 +114,7 @@ fn generated_events_give_the_same_rows_on_1_and_4_shards() {
         seed: 11,
         ..GeneratorConfig::with_events(40_000, 10_000_000)
     };
-    for query in Query::ALL {
+    for query in [Query::Q0, Query::Q1, Query::Q2] {
         // The engine's own source, split over 4 shards (4 generator splits) …
         let dir = tempfile::tempdir().expect("temp dir");
         let env = Env::builder().shards(4).build().expect("config");

@@ -18,6 +18,7 @@ pub mod files;
 pub mod generator;
 pub mod json;
 pub mod model;
+pub mod partitioned_csv;
 mod pools;
 pub mod queries;
 pub mod result;

@@ -7,11 +7,17 @@
 //! `Bid` is the hot record (92 % of events): four integers and three texts, 104 bytes. `Event`
 //! is as large as its largest variant (`Person`, 160 bytes) plus a tag; it is moved by value in
 //! batches and never boxed, because boxing would allocate once per event.
+//!
+//! Every type is serde `Serialize + Deserialize` (a [`Text`] as a plain string) because query
+//! state holds them and keyed state is snapshotted with serde. This serde form is the Rust field
+//! layout, not FORMAT.md's file layout (that is [`crate::nexmark::json`]).
+
+use serde::{Deserialize, Serialize};
 
 use crate::nexmark::text::Text;
 
 /// A newly registered user (SPEC.md §1.1).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Person {
     pub id: i64,
     pub name: Text,
@@ -24,7 +30,7 @@ pub struct Person {
 }
 
 /// An item put up for sale (SPEC.md §1.2).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Auction {
     pub id: i64,
     pub item_name: Text,
@@ -39,7 +45,7 @@ pub struct Auction {
 }
 
 /// A bid on an auction (SPEC.md §1.3, Flink's model with `channel` and `url`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bid {
     pub auction: i64,
     pub bidder: i64,
@@ -51,7 +57,7 @@ pub struct Bid {
 }
 
 /// Which of the three records an event carries; the discriminant is Flink's `event_type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum EventKind {
     Person = 0,
@@ -77,7 +83,7 @@ impl EventKind {
 }
 
 /// One element of the Nexmark stream (SPEC.md §1.4).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Event {
     Person(Person),
     Auction(Auction),
@@ -177,5 +183,25 @@ mod tests {
             );
         }
         assert_eq!(EventKind::from_event_type(3), None);
+    }
+
+    #[test]
+    fn events_round_trip_through_serde_with_texts_as_strings() {
+        let bid = Event::Bid(Bid {
+            auction: 1000,
+            bidder: 1001,
+            price: 4321,
+            channel: Text::from_static("Google"),
+            url: Text::copy_from("https://www.nexmark.com/a/b/c/item.htm?query=1&channel_id=7"),
+            date_time: 1_436_918_400_001,
+            extra: Text::copy_from("x\"y"),
+        });
+        let encoded = serde_json::to_string(&bid).unwrap();
+        assert!(encoded.contains(r#""channel":"Google""#), "{encoded}");
+        let back: Event = serde_json::from_str(&encoded).unwrap();
+        assert_eq!(back, bid);
+        let kind: EventKind =
+            serde_json::from_str(&serde_json::to_string(&EventKind::Auction).unwrap()).unwrap();
+        assert_eq!(kind, EventKind::Auction);
     }
 }

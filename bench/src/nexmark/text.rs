@@ -221,6 +221,13 @@ impl Hash for Text {
     }
 }
 
+/// Routes like the `str` it holds, so a text key lands on the same shard as the same string.
+impl corestrom_runtime::StableHash for Text {
+    fn stable_hash(&self) -> u64 {
+        self.as_str().stable_hash()
+    }
+}
+
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)

@@ -1,30 +1,65 @@
 //! The Nexmark queries (SPEC.md §3) as corestrom pipelines written on the public API only.
 //!
 //! Each query takes the stream of events and ends in the given [`Output`]: a blackhole for
-//! throughput runs, or FORMAT.md result files. Queries that need operators that do not exist
-//! yet (windows, joins, keyed state) are added with those operators.
+//! throughput runs, or FORMAT.md result files. The queries that join two streams (q3, q4, q6,
+//! q8, q9, q13, q20) come with the join operators.
+//!
+//! Event-time queries (q5, q7, q11) take the watermark of [`event_time`]; the updating queries
+//! (q15–q19) write their final table when the input ends ([`final_table`]).
 
+pub mod bid_statistics;
+pub mod calendar;
+pub mod event_time;
+pub mod final_table;
+pub mod price_level;
 mod q0;
 mod q1;
+mod q10;
+mod q11;
+pub mod q12;
+mod q14;
+mod q15;
+mod q16;
+mod q17;
+mod q18;
+mod q19;
 mod q2;
+mod q21;
+mod q22;
+mod q5;
+mod q7;
 
 use std::path::PathBuf;
 
 use corestrom_operators::prelude::*;
 
 use crate::nexmark::model::Event;
+use crate::nexmark::partitioned_csv::{CsvRow, PartitionedCsvSink};
 use crate::nexmark::result_sink::{ResultRow, ResultSink};
 
 pub use q0::Q0Row;
 pub use q1::Q1Row;
 pub use q2::Q2Row;
+pub use q5::{AuctionCount, HottestAuctions, Q5Row};
+pub use q7::{Candidate, HighestBids, Q7Row, Stage};
+pub use q10::Q10Row;
+pub use q11::Q11Row;
+pub use q12::Q12Row;
+pub use q14::{BidTimeType, Q14Row, count_char};
+pub use q15::Q15Row;
+pub use q16::{ChannelDayStatistics, Q16Row};
+pub use q17::{AuctionDayStatistics, Q17Row};
+pub use q18::Q18Row;
+pub use q19::{Q19Row, TopBids};
+pub use q21::{Q21Row, brand_channel_id, url_channel_id};
+pub use q22::{Q22Row, url_directories};
 
 /// Where a query's results go.
 #[derive(Clone, Debug)]
 pub enum Output {
     /// Discarded (counted and timed).
     Blackhole,
-    /// JSON-lines result files in this directory.
+    /// JSON-lines result files in this directory (q10: its partitioned CSV files).
     Files(PathBuf),
 }
 
@@ -33,6 +68,16 @@ impl Output {
         match self {
             Output::Blackhole => stream.blackhole(),
             Output::Files(dir) => stream.sink("results", ResultSink::new(dir.clone())),
+        }
+    }
+
+    /// q10's output: partitioned CSV files instead of JSON lines.
+    fn attach_partitioned<T: CsvRow>(&self, stream: &Stream<T>) {
+        match self {
+            Output::Blackhole => stream.blackhole(),
+            Output::Files(dir) => {
+                stream.sink("partitioned files", PartitionedCsvSink::new(dir.clone()))
+            }
         }
     }
 }
@@ -46,11 +91,54 @@ pub enum Query {
     Q1,
     /// Selection.
     Q2,
+    /// Hot items (hopping windows).
+    Q5,
+    /// Highest bid (tumbling window joined with its maximum).
+    Q7,
+    /// Log to file system (partitioned CSV files).
+    Q10,
+    /// User sessions (session windows).
+    Q11,
+    /// Processing-time windows.
+    Q12,
+    /// Calculation (expressions and a UDF).
+    Q14,
+    /// Bidding statistics per day (distinct counts).
+    Q15,
+    /// Channel statistics per day (distinct counts).
+    Q16,
+    /// Auction statistics per day.
+    Q17,
+    /// Last bid per bidder and auction.
+    Q18,
+    /// Top-10 bids per auction.
+    Q19,
+    /// Channel id (CASE and a regex).
+    Q21,
+    /// URL directories (string split).
+    Q22,
 }
 
 impl Query {
     /// Every query, in order.
-    pub const ALL: [Query; 3] = [Query::Q0, Query::Q1, Query::Q2];
+    pub const ALL: [Query; 16] = [
+        Query::Q0,
+        Query::Q1,
+        Query::Q2,
+        Query::Q5,
+        Query::Q7,
+        Query::Q10,
+        Query::Q11,
+        Query::Q12,
+        Query::Q14,
+        Query::Q15,
+        Query::Q16,
+        Query::Q17,
+        Query::Q18,
+        Query::Q19,
+        Query::Q21,
+        Query::Q22,
+    ];
 
     /// The query's name, `q0`, `q1`, ….
     pub fn name(self) -> &'static str {
@@ -58,7 +146,29 @@ impl Query {
             Query::Q0 => "q0",
             Query::Q1 => "q1",
             Query::Q2 => "q2",
+            Query::Q5 => "q5",
+            Query::Q7 => "q7",
+            Query::Q10 => "q10",
+            Query::Q11 => "q11",
+            Query::Q12 => "q12",
+            Query::Q14 => "q14",
+            Query::Q15 => "q15",
+            Query::Q16 => "q16",
+            Query::Q17 => "q17",
+            Query::Q18 => "q18",
+            Query::Q19 => "q19",
+            Query::Q21 => "q21",
+            Query::Q22 => "q22",
         }
+    }
+
+    /// True when the pipeline keeps keyed state (windows, keyed process functions): a job with
+    /// checkpoints refuses it until keyed state is snapshotted.
+    pub fn keeps_keyed_state(self) -> bool {
+        !matches!(
+            self,
+            Query::Q0 | Query::Q1 | Query::Q2 | Query::Q10 | Query::Q14 | Query::Q21 | Query::Q22
+        )
     }
 
     /// Adds the query's pipeline on `events`, ending in `output`.
@@ -67,6 +177,19 @@ impl Query {
             Query::Q0 => output.attach(&q0::build(events)),
             Query::Q1 => output.attach(&q1::build(events)),
             Query::Q2 => output.attach(&q2::build(events)),
+            Query::Q5 => output.attach(&q5::build(events)),
+            Query::Q7 => output.attach(&q7::build(events)),
+            Query::Q10 => output.attach_partitioned(&q10::build(events)),
+            Query::Q11 => output.attach(&q11::build(events)),
+            Query::Q12 => output.attach(&q12::build(events)),
+            Query::Q14 => output.attach(&q14::build(events)),
+            Query::Q15 => output.attach(&q15::build(events)),
+            Query::Q16 => output.attach(&q16::build(events)),
+            Query::Q17 => output.attach(&q17::build(events)),
+            Query::Q18 => output.attach(&q18::build(events)),
+            Query::Q19 => output.attach(&q19::build(events)),
+            Query::Q21 => output.attach(&q21::build(events)),
+            Query::Q22 => output.attach(&q22::build(events)),
         }
     }
 }
