@@ -33,6 +33,7 @@
 //! allowed lateness, late data); sinks [`Stream::collect`], [`Stream::print`], [`Stream::blackhole`],
 //! [`Stream::write_jsonl`], or any [`corestrom_runtime::Sink`].
 
+mod co_process;
 mod connect;
 mod env;
 mod filter;
@@ -49,7 +50,8 @@ mod stream;
 mod timestamps;
 pub mod window;
 
-pub use connect::ConnectedStreams;
+pub use co_process::KeyedCoProcessFunction;
+pub use connect::{ConnectedStreams, KeyedConnectedStreams};
 pub use corestrom_runtime::state;
 pub use corestrom_runtime::state::AggregateFunction;
 pub use corestrom_runtime::{JobError, JobReport, OperatorError};
