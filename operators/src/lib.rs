@@ -40,6 +40,7 @@ mod filter;
 mod filter_map;
 mod flat_map;
 mod inspect;
+pub mod join;
 mod keyed_driver;
 mod keyed_reduce;
 mod map;
