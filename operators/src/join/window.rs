@@ -385,6 +385,9 @@ mod tests {
         // Window [0, 10) fires at 9; panes [0, 5) leave (their last window), [5, 10) stays.
         c.on_watermark(9, &mut out).unwrap();
         assert_eq!(c.state.stored(), 16);
+        // A record whose last window has fired is dropped, not stored.
+        c.on_first(Record::new(3, 3), 0, &mut out).unwrap();
+        assert_eq!(c.state.stored(), 16, "late records are not stored");
         c.on_watermark(14, &mut out).unwrap();
         assert_eq!(
             c.state.stored(),
