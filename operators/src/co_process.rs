@@ -158,3 +158,109 @@ where
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Processing-time timers of a co-process function, driven with a scripted clock: the core
+    //! is called directly with the wall-clock values a shard loop would pass.
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use corestrom_runtime::{Batch, Collector, NO_TIMESTAMP, Signal, TimeDomain};
+
+    use super::*;
+
+    struct Capture<T>(Rc<RefCell<Vec<Record<T>>>>);
+
+    impl<T: 'static> Collector<T> for Capture<T> {
+        fn push(&mut self, batch: &mut Batch<T>) -> OpResult {
+            self.0.borrow_mut().extend(batch.records.drain(..));
+            Ok(())
+        }
+        fn signal(&mut self, _signal: Signal) -> OpResult {
+            Ok(())
+        }
+    }
+
+    /// Left records register a processing-time timer 5 ms later, right ones the same timer
+    /// (deduplicated); right records with value 0 delete it. Timers emit (key, time).
+    #[derive(Clone)]
+    struct Delayed;
+
+    impl KeyedCoProcessFunction<u8, (u8, u32), (u8, u32)> for Delayed {
+        type Out = (u8, EventTime);
+        type Side = ();
+
+        fn process_element1(
+            &mut self,
+            _value: (u8, u32),
+            ctx: &mut ProcessContext<'_, u8, Self::Out, ()>,
+        ) {
+            let at = ctx.current_processing_time() + 5;
+            ctx.register_processing_time_timer(at);
+        }
+
+        fn process_element2(
+            &mut self,
+            (_, value): (u8, u32),
+            ctx: &mut ProcessContext<'_, u8, Self::Out, ()>,
+        ) {
+            let at = ctx.current_processing_time() + 5;
+            if value == 0 {
+                ctx.delete_processing_time_timer(at);
+            } else {
+                ctx.register_processing_time_timer(at);
+            }
+        }
+
+        fn on_timer(
+            &mut self,
+            timestamp: EventTime,
+            ctx: &mut ProcessContext<'_, u8, Self::Out, ()>,
+        ) {
+            assert_eq!(ctx.time_domain(), Some(TimeDomain::ProcessingTime));
+            assert_eq!(
+                ctx.timestamp(),
+                None,
+                "processing-time output has no timestamp"
+            );
+            let key = *ctx.key();
+            ctx.output((key, timestamp));
+        }
+    }
+
+    #[test]
+    fn processing_time_timers_of_both_inputs_fire_once_when_the_clock_reaches_them() {
+        let main = Rc::new(RefCell::new(Vec::new()));
+        let mut out: Outputs<(u8, EventTime), ()> = Outputs::new(
+            8,
+            Box::new(Capture(Rc::clone(&main))),
+            Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
+        );
+        type Key = fn(&(u8, u32)) -> u8;
+        let mut core =
+            CoProcessCore::<u8, (u8, u32), (u8, u32), Key, Key, _>::new(|r| r.0, |r| r.0, Delayed);
+        core.on_first(Record::new(1, (1, 1)), 100, &mut out)
+            .unwrap();
+        core.on_second(Record::new(2, (1, 1)), 100, &mut out)
+            .unwrap(); // same timer
+        core.on_first(Record::new(3, (2, 1)), 102, &mut out)
+            .unwrap();
+        core.on_first(Record::new(4, (3, 1)), 102, &mut out)
+            .unwrap();
+        core.on_second(Record::new(5, (3, 0)), 102, &mut out)
+            .unwrap(); // deletes key 3's
+        assert_eq!(core.next_processing_time(), Some(105));
+        core.on_processing_time(104, &mut out).unwrap();
+        out.flush().unwrap();
+        assert!(main.borrow().is_empty());
+        core.on_processing_time(107, &mut out).unwrap();
+        out.flush().unwrap();
+        let got: Vec<_> = main.borrow().iter().map(|r| (r.ts, r.value)).collect();
+        assert_eq!(
+            got,
+            vec![(NO_TIMESTAMP, (1, 105)), (NO_TIMESTAMP, (2, 107))]
+        );
+        assert_eq!(core.next_processing_time(), None);
+    }
+}

@@ -64,6 +64,7 @@ pub use timestamps::WatermarkStrategy;
 
 /// Everything a pipeline usually needs.
 pub mod prelude {
+    pub use crate::join::{JoinContext, ProcessJoinFunction};
     pub use crate::sink::Collected;
     pub use crate::window::{
         Count, CountTrigger, EventTimeSessionWindows, GlobalWindow, GlobalWindows,
@@ -73,8 +74,9 @@ pub mod prelude {
         WindowedStream,
     };
     pub use crate::{
-        AggregateFunction, ConnectedStreams, Env, EnvBuilder, KeyedProcessFunction, KeyedStream,
-        ProcessContext, ProcessStreams, Stream, WatermarkStrategy,
+        AggregateFunction, ConnectedStreams, Env, EnvBuilder, KeyedCoProcessFunction,
+        KeyedConnectedStreams, KeyedProcessFunction, KeyedStream, ProcessContext, ProcessStreams,
+        Stream, WatermarkStrategy,
     };
     pub use corestrom_runtime::{
         EventTime, JobError, JobReport, OperatorError, Pinning, Record, Sink, SinkWriter, Source,

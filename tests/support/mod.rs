@@ -164,6 +164,25 @@ pub mod two_sides {
         ids
     }
 
+    /// Appends to every split a record on each side at `ts` (key `key`, fresh ids), so both
+    /// sides' watermarks reach `ts - bound - 1` before the input ends. Without it the side that
+    /// ends first lifts the operator's watermark to the other side's last one, which depends on
+    /// the order the end reaches the two sides; with it that watermark is the same on both.
+    pub fn close(splits: &mut [Vec<(Side, Rec)>], key: u64, ts: i64) {
+        let mut id = splits
+            .iter()
+            .flatten()
+            .map(|(_, r)| r.id + 1)
+            .max()
+            .unwrap_or(0);
+        for split in splits {
+            for side in [Side::Left, Side::Right] {
+                split.push((side, Rec { key, ts, id }));
+                id += 1;
+            }
+        }
+    }
+
     /// What the operator of a one-shard [`streams`] pipeline sees next.
     #[derive(Clone, Copy, Debug)]
     pub enum Step {
