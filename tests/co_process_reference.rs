@@ -111,11 +111,11 @@ impl KeyedCoProcessFunction<u64, Rec, Rec> for Buckets {
 
     fn process_element2(&mut self, r: Rec, ctx: &mut ProcessContext<'_, u64, Out, SideOut>) {
         let bucket = self.enter(&r, ctx);
-        if r.id % 2 == 1 {
+        if !r.id.is_multiple_of(2) {
             let wm = ctx.current_watermark();
             ctx.side_output((r.id, wm));
         }
-        if self.deletes && r.id % 7 == 0 {
+        if self.deletes && r.id.is_multiple_of(7) {
             ctx.delete_event_time_timer(bucket);
             self.state.buckets.remove(ctx.state(), &bucket);
             return;
@@ -178,10 +178,10 @@ fn reference(split: &[(Side, Rec)], bound_ms: i64, deletes: bool) -> (Vec<Out>, 
         Step::Record(s, r, watermark) => {
             *seen.entry(r.key).or_default() += 1;
             let t = bucket_end(r.ts);
-            if s == Side::Right && r.id % 2 == 1 {
+            if s == Side::Right && !r.id.is_multiple_of(2) {
                 side.push((r.id, watermark));
             }
-            if s == Side::Right && deletes && r.id % 7 == 0 {
+            if s == Side::Right && deletes && r.id.is_multiple_of(7) {
                 timers.remove(&(t, r.key));
                 buckets.remove(&(r.key, t));
                 return;

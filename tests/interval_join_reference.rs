@@ -76,7 +76,7 @@ impl ProcessJoinFunction<Rec, Rec> for PairsWithSide {
         assert_eq!(ctx.right_timestamp(), r.ts);
         assert_eq!(ctx.timestamp(), l.ts.max(r.ts));
         ctx.output((l.id, r.id, l.ts, r.ts));
-        if (l.id + r.id) % 3 == 0 {
+        if (l.id + r.id).is_multiple_of(3) {
             ctx.side_output((l.id, r.id));
         }
     }
@@ -127,7 +127,7 @@ fn run(
 fn side_of(main: &[Pair]) -> Vec<(u64, u64)> {
     let mut side: Vec<_> = main
         .iter()
-        .filter(|p| (p.0 + p.1) % 3 == 0)
+        .filter(|p| (p.0 + p.1).is_multiple_of(3))
         .map(|p| (p.0, p.1))
         .collect();
     side.sort();

@@ -379,17 +379,10 @@ mod tests {
 
     type Pair = (i64, i64);
 
-    fn core(
-        lower: i64,
-        upper: i64,
-    ) -> IntervalJoinCore<
-        u8,
-        i64,
-        i64,
-        fn(&i64) -> u8,
-        fn(&i64) -> u8,
-        MapPairs<fn(&i64, &i64) -> Pair>,
-    > {
+    type Key = fn(&i64) -> u8;
+    type TestCore = IntervalJoinCore<u8, i64, i64, Key, Key, MapPairs<fn(&i64, &i64) -> Pair>>;
+
+    fn core(lower: i64, upper: i64) -> TestCore {
         IntervalJoinCore::new(
             |_| 0,
             |_| 0,
