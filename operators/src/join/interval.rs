@@ -7,22 +7,29 @@
 //!   of both inputs') is late and dropped. Anything else is buffered under its key and side and
 //!   joined with every buffered record of the other side within the bounds, in either arrival
 //!   order; each pair is emitted once, with timestamp `max(l, r)`.
-//! - Each buffered record gets an event-time cleanup timer: a left record at `l` at
-//!   `l + max(upper, 0)`, a right record at `r` at `r + max(-lower, 0)`. When the watermark
-//!   reaches the timer the record leaves the buffer. (As in Flink, a non-late record exactly at
-//!   the watermark can miss a partner evicted at that watermark.)
+//! - Each buffered record has an event-time cleanup time: a left record at `l` at
+//!   `l + max(upper, 0)`, a right record at `r` at `r + max(-lower, 0)`. Once the watermark
+//!   reaches it the record leaves the buffer, before anything after that watermark is matched.
+//!   (As in Flink, a non-late record exactly at the watermark can miss a partner evicted at
+//!   that watermark.)
 //!
-//! State ([`IntervalJoinState`]): per key and side, the buffered records ordered by (timestamp,
-//! arrival number), plus the cleanup timers; a key whose buffers are empty is removed. Matching
-//! a record is a range scan of the other side's buffer over the bounds, not a scan of the key's
-//! whole buffer.
+//! State ([`IntervalJoinState`]): per key and side, the buffered records in timestamp order (a
+//! deque: in-order records append at the back, eviction pops the front, an out-of-order record
+//! is inserted by binary search); a key whose buffer empties is removed. Matching a record is a
+//! binary search plus a scan over the bounds, not a scan of the key's whole buffer.
+//!
+//! Cleanup timers: a cleanup time is `ts + delay` with one delay per side, so a buffer's
+//! records fall due front first. The cleanup index therefore holds, per (key, side), only the
+//! cleanup time of the buffer's front record (plus stale entries left when an out-of-order
+//! record became the new front; popping one is harmless). When an entry falls due, every record
+//! of that buffer whose cleanup time the watermark reached leaves and the key is re-indexed at
+//! its new front. This evicts exactly what per-record timers (Flink's) would, at the same
+//! watermarks, while an in-order record costs no timer operation at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 
-use corestrom_runtime::{
-    Data, EventTime, NO_TIMESTAMP, OpResult, OperatorError, Record, TimerQueue,
-};
+use corestrom_runtime::{Data, EventTime, NO_TIMESTAMP, OpResult, OperatorError, Record};
 use rustc_hash::FxHashMap;
 
 use crate::keyed_driver::{KeyedCoCore, Outputs, TimedCore};
@@ -97,23 +104,27 @@ where
     }
 }
 
-/// Which buffer a cleanup timer evicts from.
+/// Which buffer a cleanup entry evicts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum BufferSide {
     Left,
     Right,
 }
 
-/// Buffered records of one key and side, by (timestamp, arrival number).
-type Buffer<T> = BTreeMap<(EventTime, u64), T>;
+/// Buffered records of one key and side, in timestamp order (arrival order among equals);
+/// never empty while in the map.
+type Buffer<T> = VecDeque<(EventTime, T)>;
+
+/// The keys whose buffer front falls due at each cleanup time.
+type CleanupIndex<K> = BTreeMap<EventTime, Vec<(K, BufferSide)>>;
 
 /// The keyed state of one interval join instance: what a checkpoint snapshots.
 pub(crate) struct IntervalJoinState<K, L, R> {
     left: FxHashMap<K, Buffer<L>>,
     right: FxHashMap<K, Buffer<R>>,
-    cleanup: TimerQueue<K, BufferSide>,
-    /// Makes buffer entries of equal timestamps distinct; never reused.
-    arrivals: u64,
+    cleanup: CleanupIndex<K>,
+    /// Emptied lists of `cleanup`, reused so a new cleanup time does not allocate.
+    spare_lists: Vec<Vec<(K, BufferSide)>>,
 }
 
 impl<K: Hash + Eq + Clone, L, R> IntervalJoinState<K, L, R> {
@@ -121,16 +132,93 @@ impl<K: Hash + Eq + Clone, L, R> IntervalJoinState<K, L, R> {
         IntervalJoinState {
             left: FxHashMap::default(),
             right: FxHashMap::default(),
-            cleanup: TimerQueue::new(),
-            arrivals: 0,
+            cleanup: BTreeMap::new(),
+            spare_lists: Vec::new(),
         }
     }
 
     /// Buffered records (both sides, all keys).
     #[cfg(test)]
     fn buffered(&self) -> usize {
-        self.left.values().map(BTreeMap::len).sum::<usize>()
-            + self.right.values().map(BTreeMap::len).sum::<usize>()
+        self.left.values().map(VecDeque::len).sum::<usize>()
+            + self.right.values().map(VecDeque::len).sum::<usize>()
+    }
+}
+
+/// Indexes `key`'s buffer on `side` at cleanup time `at`.
+fn schedule<K>(
+    cleanup: &mut CleanupIndex<K>,
+    spare_lists: &mut Vec<Vec<(K, BufferSide)>>,
+    at: EventTime,
+    key: K,
+    side: BufferSide,
+) {
+    cleanup
+        .entry(at)
+        .or_insert_with(|| spare_lists.pop().unwrap_or_default())
+        .push((key, side));
+}
+
+/// Buffers `value` at `ts` under `key`, indexing the buffer when the record is its new front.
+fn buffer<K: Hash + Eq + Clone, T>(
+    buffers: &mut FxHashMap<K, Buffer<T>>,
+    cleanup: &mut CleanupIndex<K>,
+    spare_lists: &mut Vec<Vec<(K, BufferSide)>>,
+    (side, delay): (BufferSide, i64),
+    key: K,
+    ts: EventTime,
+    value: T,
+) {
+    let at = ts.saturating_add(delay);
+    match buffers.get_mut(&key) {
+        Some(buf) => {
+            let front = buf.front().map_or(EventTime::MAX, |e| e.0);
+            if buf.back().is_none_or(|e| e.0 <= ts) {
+                buf.push_back((ts, value));
+            } else {
+                let at_index = buf.partition_point(|e| e.0 <= ts);
+                buf.insert(at_index, (ts, value));
+            }
+            if ts < front {
+                schedule(cleanup, spare_lists, at, key, side);
+            }
+        }
+        None => {
+            let mut buf = VecDeque::with_capacity(4);
+            buf.push_back((ts, value));
+            buffers.insert(key.clone(), buf);
+            schedule(cleanup, spare_lists, at, key, side);
+        }
+    }
+}
+
+/// Drops the records of `key`'s buffer whose cleanup time the watermark reached, then removes
+/// the key or re-indexes it at its new front.
+fn evict<K: Hash + Eq, T>(
+    buffers: &mut FxHashMap<K, Buffer<T>>,
+    cleanup: &mut CleanupIndex<K>,
+    spare_lists: &mut Vec<Vec<(K, BufferSide)>>,
+    (side, delay): (BufferSide, i64),
+    key: K,
+    watermark: EventTime,
+) {
+    let Some(buf) = buffers.get_mut(&key) else {
+        return;
+    };
+    while buf
+        .front()
+        .is_some_and(|e| e.0.saturating_add(delay) <= watermark)
+    {
+        buf.pop_front();
+    }
+    match buf.front() {
+        None => {
+            buffers.remove(&key);
+        }
+        Some(&(ts, _)) => {
+            // Still due later; an entry that was stale (its record already gone) lands here too.
+            schedule(cleanup, spare_lists, ts.saturating_add(delay), key, side);
+        }
     }
 }
 
@@ -139,6 +227,19 @@ impl<K: Hash + Eq + Clone, L, R> IntervalJoinState<K, L, R> {
 pub(crate) struct Bounds {
     pub(crate) lower: i64,
     pub(crate) upper: i64,
+}
+
+impl Bounds {
+    /// How long after its timestamp a left record stays buffered: until no right record that
+    /// is not late can still fall within its upper bound.
+    fn left_delay(self) -> i64 {
+        self.upper.max(0)
+    }
+
+    /// The same for a right record, through the lower bound.
+    fn right_delay(self) -> i64 {
+        (-self.lower).max(0)
+    }
 }
 
 pub(crate) struct IntervalJoinCore<K, L, R, KL, KR, F> {
@@ -188,30 +289,15 @@ fn scan<T, O: 'static, S: 'static>(
     let Some(buffer) = buffer else {
         return Ok(());
     };
-    if from > to {
-        return Ok(());
-    }
-    for (&(ts, _), value) in buffer.range((from, 0)..=(to, u64::MAX)) {
-        emit(ts, value, out);
+    let first = buffer.partition_point(|e| e.0 < from);
+    for (ts, value) in buffer.range(first..) {
+        if *ts > to {
+            break;
+        }
+        emit(*ts, value, out);
         out.flush_if_full()?;
     }
     Ok(())
-}
-
-/// Drops the entries of `key`'s buffer at or before `upto`, and the key when nothing is left.
-fn evict<K: Hash + Eq, T>(buffers: &mut FxHashMap<K, Buffer<T>>, key: &K, upto: EventTime) {
-    let Some(buffer) = buffers.get_mut(key) else {
-        return;
-    };
-    while let Some(entry) = buffer.first_entry() {
-        if entry.key().0 > upto {
-            break;
-        }
-        entry.remove();
-    }
-    if buffer.is_empty() {
-        buffers.remove(key);
-    }
 }
 
 impl<K, L, R, KL, KR, F> TimedCore for IntervalJoinCore<K, L, R, KL, KR, F>
@@ -232,13 +318,26 @@ where
         _out: &mut Outputs<F::Out, F::Side>,
     ) -> OpResult {
         self.watermark = watermark;
-        let left_delay = self.bounds.upper.max(0);
-        let right_delay = (-self.bounds.lower).max(0);
-        while let Some((key, side, time)) = self.state.cleanup.pop_due(watermark) {
-            match side {
-                BufferSide::Left => evict(&mut self.state.left, &key, time - left_delay),
-                BufferSide::Right => evict(&mut self.state.right, &key, time - right_delay),
+        let left = (BufferSide::Left, self.bounds.left_delay());
+        let right = (BufferSide::Right, self.bounds.right_delay());
+        let state = &mut self.state;
+        while let Some(due) = state.cleanup.first_entry() {
+            if *due.key() > watermark {
+                break;
             }
+            let mut keys = due.remove();
+            for (key, side) in keys.drain(..) {
+                let (cleanup, spare) = (&mut state.cleanup, &mut state.spare_lists);
+                match side {
+                    BufferSide::Left => {
+                        evict(&mut state.left, cleanup, spare, left, key, watermark)
+                    }
+                    BufferSide::Right => {
+                        evict(&mut state.right, cleanup, spare, right, key, watermark)
+                    }
+                }
+            }
+            state.spare_lists.push(keys);
         }
         Ok(())
     }
@@ -298,16 +397,15 @@ where
             },
         )?;
         let state = &mut self.state;
-        state.arrivals += 1;
-        let cleanup = ts.saturating_add(upper.max(0));
-        state
-            .cleanup
-            .register(key.clone(), BufferSide::Left, cleanup);
-        state
-            .left
-            .entry(key)
-            .or_default()
-            .insert((ts, state.arrivals), record.value);
+        buffer(
+            &mut state.left,
+            &mut state.cleanup,
+            &mut state.spare_lists,
+            (BufferSide::Left, self.bounds.left_delay()),
+            key,
+            ts,
+            record.value,
+        );
         Ok(())
     }
 
@@ -341,16 +439,15 @@ where
             },
         )?;
         let state = &mut self.state;
-        state.arrivals += 1;
-        let cleanup = ts.saturating_add((-lower).max(0));
-        state
-            .cleanup
-            .register(key.clone(), BufferSide::Right, cleanup);
-        state
-            .right
-            .entry(key)
-            .or_default()
-            .insert((ts, state.arrivals), record.value);
+        buffer(
+            &mut state.right,
+            &mut state.cleanup,
+            &mut state.spare_lists,
+            (BufferSide::Right, self.bounds.right_delay()),
+            key,
+            ts,
+            record.value,
+        );
         Ok(())
     }
 }
@@ -428,6 +525,49 @@ mod tests {
                 .iter()
                 .all(|r| r.ts == r.value.0.max(r.value.1))
         );
+    }
+
+    proptest::proptest! {
+        /// Out-of-order input on both sides and several keys: after every watermark the buffers
+        /// hold exactly the records that were not late and whose cleanup time is above it.
+        #[test]
+        fn buffers_hold_exactly_the_records_not_yet_due(
+            lower in -10i64..10,
+            width in 0i64..15,
+            steps in proptest::collection::vec((proptest::bool::ANY, 0u8..3, 0i64..40, 0i64..4), 1..200),
+        ) {
+            let upper = lower + width;
+            let mut out: Outputs<Pair, ()> = Outputs::new(
+                64,
+                Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
+                Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
+            );
+            let mut c = IntervalJoinCore::new(
+                |r: &(u8, i64)| r.0,
+                |r: &(u8, i64)| r.0,
+                MapPairs(|l: &(u8, i64), r: &(u8, i64)| (l.1, r.1)),
+                Bounds { lower, upper },
+            );
+            let mut kept: Vec<i64> = Vec::new(); // cleanup times of buffered records
+            let mut watermark = EventTime::MIN;
+            for (i, (left, key, jitter, advance)) in steps.into_iter().enumerate() {
+                let ts = i as i64 - jitter;
+                if ts >= watermark {
+                    kept.push(if left { ts + upper.max(0) } else { ts + (-lower).max(0) });
+                }
+                if left {
+                    c.on_first(Record::new(ts, (key, ts)), 0, &mut out).unwrap();
+                } else {
+                    c.on_second(Record::new(ts, (key, ts)), 0, &mut out).unwrap();
+                }
+                if advance == 0 {
+                    watermark = watermark.max(ts - 5);
+                    c.on_watermark(watermark, &mut out).unwrap();
+                    kept.retain(|&cleanup| cleanup > watermark);
+                }
+                proptest::prop_assert_eq!(c.state.buffered(), kept.len());
+            }
+        }
     }
 
     #[test]
