@@ -19,12 +19,12 @@
 //! window is the range of its key's panes. A pane is dropped when its last window fires (the
 //! one starting in `[pane - slide, pane]`), so state is bounded by the watermark.
 //!
-//! State ([`WindowJoinState`]): per key, the panes by start (each with the left and right
-//! records in arrival order), plus one firing timer per (key, window end); a key without panes
-//! is removed.
+//! State ([`WindowJoinState`]): per key, its few panes in a deque ordered by start (each with
+//! the left and right records in arrival order; new panes usually append, fired ones pop from
+//! the front), plus one firing timer per (key, window end); a key without panes is removed.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::{Entry, Range};
+use std::collections::VecDeque;
+use std::collections::vec_deque::Iter;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
@@ -42,8 +42,20 @@ pub(crate) struct JoinPane<A, B> {
     right: Vec<B>,
 }
 
-/// The panes of one window of one key, in time order.
-pub(crate) type WindowPanes<'a, A, B> = Range<'a, EventTime, JoinPane<A, B>>;
+impl<A, B> JoinPane<A, B> {
+    fn new() -> Self {
+        JoinPane {
+            left: Vec::new(),
+            right: Vec::new(),
+        }
+    }
+}
+
+/// The panes of one window of one key, in time order, with their starts.
+pub(crate) type WindowPanes<'a, A, B> = Iter<'a, (EventTime, JoinPane<A, B>)>;
+
+/// The panes of one key by start, in time order; never empty while in the map.
+type KeyPanes<A, B> = VecDeque<(EventTime, JoinPane<A, B>)>;
 
 /// What a window join does when a window fires.
 pub(crate) trait WindowEmit<A, B>: Clone + Send + Sync + 'static {
@@ -128,7 +140,7 @@ where
 
 /// The keyed state of one window join instance: what a checkpoint snapshots.
 pub(crate) struct WindowJoinState<K, A, B> {
-    panes: FxHashMap<K, BTreeMap<EventTime, JoinPane<A, B>>>,
+    panes: FxHashMap<K, KeyPanes<A, B>>,
     /// Firing timers at `end - 1` per (key, window).
     timers: TimerQueue<K, ()>,
 }
@@ -139,8 +151,8 @@ impl<K, A, B> WindowJoinState<K, A, B> {
     fn stored(&self) -> usize {
         self.panes
             .values()
-            .flat_map(|m| m.values())
-            .map(|p| p.left.len() + p.right.len())
+            .flat_map(|m| m.iter())
+            .map(|(_, p)| p.left.len() + p.right.len())
             .sum()
     }
 }
@@ -210,28 +222,33 @@ where
         }
         let pane_start = window_start(ts, self.offset, self.pane);
         let created = match self.state.panes.get_mut(&key) {
-            Some(by_pane) => match by_pane.entry(pane_start) {
-                Entry::Occupied(mut pane) => {
-                    store(pane.get_mut());
-                    false
-                }
-                Entry::Vacant(slot) => {
-                    store(slot.insert(JoinPane {
-                        left: Vec::new(),
-                        right: Vec::new(),
-                    }));
-                    true
-                }
-            },
-            None => {
-                let mut pane = JoinPane {
-                    left: Vec::new(),
-                    right: Vec::new(),
+            Some(panes) => {
+                // Usually the newest pane; otherwise a binary search over the key's few panes.
+                let at = match panes.back() {
+                    Some((start, _)) if *start <= pane_start => panes.len() - 1,
+                    _ => panes.partition_point(|(start, _)| *start < pane_start),
                 };
+                match panes.get_mut(at) {
+                    Some((start, pane)) if *start == pane_start => {
+                        store(pane);
+                        false
+                    }
+                    _ => {
+                        let at = panes.partition_point(|(start, _)| *start < pane_start);
+                        panes.insert(at, (pane_start, JoinPane::new()));
+                        store(&mut panes[at].1);
+                        true
+                    }
+                }
+            }
+            None => {
+                let mut pane = JoinPane::new();
                 store(&mut pane);
-                let mut by_pane = BTreeMap::new();
-                by_pane.insert(pane_start, pane);
-                self.state.panes.insert(key.clone(), by_pane);
+                // Room for the panes of one window and the next one's first.
+                let capacity = (self.size / self.pane) as usize + 1;
+                let mut panes = VecDeque::with_capacity(capacity.min(16));
+                panes.push_back((pane_start, pane));
+                self.state.panes.insert(key.clone(), panes);
                 true
             }
         };
@@ -266,18 +283,20 @@ where
         self.watermark = watermark;
         while let Some((key, (), max_ts)) = self.state.timers.pop_due(watermark) {
             let start = max_ts + 1 - self.size;
-            let Some(by_pane) = self.state.panes.get_mut(&key) else {
+            let Some(panes) = self.state.panes.get_mut(&key) else {
                 continue;
             };
-            self.emit.emit(max_ts, by_pane.range(start..=max_ts), out)?;
+            let first = panes.partition_point(|(pane, _)| *pane < start);
+            let end = panes.partition_point(|(pane, _)| *pane <= max_ts);
+            self.emit.emit(max_ts, panes.range(first..end), out)?;
             // Panes whose last window this is: they start before the next window does.
-            while let Some(pane) = by_pane.first_entry() {
-                if *pane.key() >= start + self.slide {
-                    break;
-                }
-                pane.remove();
+            while panes
+                .front()
+                .is_some_and(|(pane, _)| *pane < start + self.slide)
+            {
+                panes.pop_front();
             }
-            if by_pane.is_empty() {
+            if panes.is_empty() {
                 self.state.panes.remove(&key);
             }
         }
