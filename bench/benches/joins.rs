@@ -1,7 +1,8 @@
 //! Throughput of keyed joins on one shard (one core): events/s for an interval join and for
 //! window joins (tumbling, sliding), and the peak state bytes per key.
 //!
-//! Run: `cargo bench -p corestrom-bench --bench joins` (prints a markdown table).
+//! Run: `cargo bench -p corestrom-bench --bench joins [-- FILTER]` (prints a markdown table;
+//! with a filter only the workloads whose name contains it).
 //!
 //! The pipeline is the whole job on one shard: two generator sources (the left and right
 //! inputs, each 1000 events per ms of event time, in order; keys from a multiplicative hash of
@@ -54,7 +55,12 @@ fn run(
     events_per_side: u64,
     keys: u64,
     build: impl FnOnce(&Stream<Event>, &Stream<Event>) -> Stream<u64>,
-) -> Row {
+) -> Option<Row> {
+    // `cargo bench` passes `--bench`; the first other argument selects workloads by name.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if filter.is_some_and(|f| !name.contains(f.as_str())) {
+        return None;
+    }
     let env = Env::builder().shards(1).build().expect("config");
     let left = side(&env, events_per_side, keys, 0x9E37_79B9_7F4A_7C15);
     let right = side(&env, events_per_side, keys, 0xC2B2_AE3D_27D4_EB4F);
@@ -71,14 +77,14 @@ fn run(
     env.execute_and_wait().expect("job succeeds");
     let seconds = start.elapsed().as_secs_f64();
     let peak = alloc_counter::peak_bytes();
-    Row {
+    Some(Row {
         name,
         events: 2 * events_per_side,
         keys,
         seconds,
         results: counted.load(Ordering::Relaxed),
         bytes_per_key: (peak - before) as f64 / keys as f64,
-    }
+    })
 }
 
 fn key(e: &Event) -> u64 {
@@ -142,7 +148,7 @@ fn main() {
         "| workload (1 shard) | events (both inputs) | keys | joined pairs | seconds | M events/s/core | state bytes/key (peak) |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for r in rows {
+    for r in rows.into_iter().flatten() {
         println!(
             "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} |",
             r.name,
