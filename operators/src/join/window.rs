@@ -19,9 +19,11 @@
 //! window is the range of its key's panes. A pane is dropped when its last window fires (the
 //! one starting in `[pane - slide, pane]`), so state is bounded by the watermark.
 //!
-//! State ([`WindowJoinState`]): per key, its few panes in a deque ordered by start (each with
-//! the left and right records in arrival order; new panes usually append, fired ones pop from
-//! the front), plus one firing timer per (key, window end); a key without panes is removed.
+//! State ([`WindowJoinState`]): per key, one deque of its records of both sides tagged with
+//! their side and ordered by pane start (arrival order within a pane): a record usually
+//! appends, a fired pane pops from the front, and a key costs one allocation however many panes
+//! and sides it has. Plus one firing timer per (key, window end); a key without records is
+//! removed.
 
 use std::collections::VecDeque;
 use std::collections::vec_deque::Iter;
@@ -36,35 +38,42 @@ use rustc_hash::FxHashMap;
 use crate::keyed_driver::{KeyedCoCore, Outputs, TimedCore};
 use crate::window::{AlignedSpec, window_start};
 
-/// The records of one key in one pane.
-pub(crate) struct JoinPane<A, B> {
-    left: Vec<A>,
-    right: Vec<B>,
+/// A stored record of either input.
+pub(crate) enum Stored<A, B> {
+    Left(A),
+    Right(B),
 }
 
-impl<A, B> JoinPane<A, B> {
-    fn new() -> Self {
-        JoinPane {
-            left: Vec::new(),
-            right: Vec::new(),
+impl<A, B> Stored<A, B> {
+    fn left(&self) -> Option<&A> {
+        match self {
+            Stored::Left(a) => Some(a),
+            Stored::Right(_) => None,
+        }
+    }
+
+    fn right(&self) -> Option<&B> {
+        match self {
+            Stored::Left(_) => None,
+            Stored::Right(b) => Some(b),
         }
     }
 }
 
-/// The panes of one window of one key, in time order, with their starts.
-pub(crate) type WindowPanes<'a, A, B> = Iter<'a, (EventTime, JoinPane<A, B>)>;
+/// The records of one window of one key, with their pane starts.
+pub(crate) type WindowRecords<'a, A, B> = Iter<'a, (EventTime, Stored<A, B>)>;
 
-/// The panes of one key by start, in time order; never empty while in the map.
-type KeyPanes<A, B> = VecDeque<(EventTime, JoinPane<A, B>)>;
+/// The records of one key by pane start; never empty while in the map.
+type KeyRecords<A, B> = VecDeque<(EventTime, Stored<A, B>)>;
 
 /// What a window join does when a window fires.
 pub(crate) trait WindowEmit<A, B>: Clone + Send + Sync + 'static {
     type Out: Data;
-    /// Emits the results of one window (timestamp `max_ts`) from its panes.
+    /// Emits the results of one window (timestamp `max_ts`) from its records.
     fn emit(
         &mut self,
         max_ts: EventTime,
-        panes: WindowPanes<'_, A, B>,
+        records: WindowRecords<'_, A, B>,
         out: &mut Outputs<Self::Out, ()>,
     ) -> OpResult;
 }
@@ -85,18 +94,14 @@ where
     fn emit(
         &mut self,
         max_ts: EventTime,
-        panes: WindowPanes<'_, A, B>,
+        records: WindowRecords<'_, A, B>,
         out: &mut Outputs<O, ()>,
     ) -> OpResult {
-        for (_, left_pane) in panes.clone() {
-            for left in &left_pane.left {
-                for (_, right_pane) in panes.clone() {
-                    for right in &right_pane.right {
-                        out.main(max_ts, (self.0)(left, right));
-                    }
-                }
-                out.flush_if_full()?;
+        for left in records.clone().filter_map(|(_, r)| r.left()) {
+            for right in records.clone().filter_map(|(_, r)| r.right()) {
+                out.main(max_ts, (self.0)(left, right));
             }
+            out.flush_if_full()?;
         }
         Ok(())
     }
@@ -125,11 +130,11 @@ where
     fn emit(
         &mut self,
         max_ts: EventTime,
-        panes: WindowPanes<'_, A, B>,
+        records: WindowRecords<'_, A, B>,
         out: &mut Outputs<O, ()>,
     ) -> OpResult {
-        let mut lefts = panes.clone().flat_map(|(_, p)| p.left.iter());
-        let mut rights = panes.flat_map(|(_, p)| p.right.iter());
+        let mut lefts = records.clone().filter_map(|(_, r)| r.left());
+        let mut rights = records.filter_map(|(_, r)| r.right());
         (self.f)(&mut lefts, &mut rights, &mut self.results);
         for value in self.results.drain(..) {
             out.main(max_ts, value);
@@ -140,7 +145,7 @@ where
 
 /// The keyed state of one window join instance: what a checkpoint snapshots.
 pub(crate) struct WindowJoinState<K, A, B> {
-    panes: FxHashMap<K, KeyPanes<A, B>>,
+    records: FxHashMap<K, KeyRecords<A, B>>,
     /// Firing timers at `end - 1` per (key, window).
     timers: TimerQueue<K, ()>,
 }
@@ -149,11 +154,7 @@ impl<K, A, B> WindowJoinState<K, A, B> {
     /// Stored records (both sides, all keys).
     #[cfg(test)]
     fn stored(&self) -> usize {
-        self.panes
-            .values()
-            .flat_map(|m| m.iter())
-            .map(|(_, p)| p.left.len() + p.right.len())
-            .sum()
+        self.records.values().map(VecDeque::len).sum()
     }
 }
 
@@ -193,22 +194,16 @@ where
             pane: gcd(spec.size_ms, spec.slide_ms),
             watermark: NO_TIMESTAMP,
             state: WindowJoinState {
-                panes: FxHashMap::default(),
+                records: FxHashMap::default(),
                 timers: TimerQueue::new(),
             },
             _k: PhantomData,
         }
     }
 
-    /// Stores a record of `key` at `ts` in its pane with `store`, registering the firing timers
-    /// of the pane's windows when the pane is new. Late records are dropped.
-    fn add(
-        &mut self,
-        ts: EventTime,
-        key: K,
-        side: &str,
-        store: impl FnOnce(&mut JoinPane<A, B>),
-    ) -> OpResult {
+    /// Stores a record of `key` at `ts` under its pane, registering the firing timers of the
+    /// pane's windows when it is the key's first record in that pane. Late records are dropped.
+    fn add(&mut self, ts: EventTime, key: K, side: &str, record: Stored<A, B>) -> OpResult {
         if ts == NO_TIMESTAMP {
             return Err(OperatorError::Failed(format!(
                 "window join: a record of the {side} input has no timestamp; assign timestamps \
@@ -221,34 +216,24 @@ where
             return Ok(());
         }
         let pane_start = window_start(ts, self.offset, self.pane);
-        let created = match self.state.panes.get_mut(&key) {
-            Some(panes) => {
-                // Usually the newest pane; otherwise a binary search over the key's few panes.
-                let at = match panes.back() {
-                    Some((start, _)) if *start <= pane_start => panes.len() - 1,
-                    _ => panes.partition_point(|(start, _)| *start < pane_start),
-                };
-                match panes.get_mut(at) {
-                    Some((start, pane)) if *start == pane_start => {
-                        store(pane);
-                        false
-                    }
-                    _ => {
-                        let at = panes.partition_point(|(start, _)| *start < pane_start);
-                        panes.insert(at, (pane_start, JoinPane::new()));
-                        store(&mut panes[at].1);
-                        true
-                    }
+        let created = match self.state.records.get_mut(&key) {
+            Some(records) => {
+                let back = records.back().map_or(EventTime::MIN, |(pane, _)| *pane);
+                if back <= pane_start {
+                    records.push_back((pane_start, record));
+                    back < pane_start
+                } else {
+                    // Out of order: after the records of its pane, before the later panes'.
+                    let at = records.partition_point(|(pane, _)| *pane <= pane_start);
+                    let created = at == 0 || records[at - 1].0 != pane_start;
+                    records.insert(at, (pane_start, record));
+                    created
                 }
             }
             None => {
-                let mut pane = JoinPane::new();
-                store(&mut pane);
-                // Room for the panes of one window and the next one's first.
-                let capacity = (self.size / self.pane) as usize + 1;
-                let mut panes = VecDeque::with_capacity(capacity.min(16));
-                panes.push_back((pane_start, pane));
-                self.state.panes.insert(key.clone(), panes);
+                let mut records = VecDeque::with_capacity(4);
+                records.push_back((pane_start, record));
+                self.state.records.insert(key.clone(), records);
                 true
             }
         };
@@ -283,21 +268,21 @@ where
         self.watermark = watermark;
         while let Some((key, (), max_ts)) = self.state.timers.pop_due(watermark) {
             let start = max_ts + 1 - self.size;
-            let Some(panes) = self.state.panes.get_mut(&key) else {
+            let Some(records) = self.state.records.get_mut(&key) else {
                 continue;
             };
-            let first = panes.partition_point(|(pane, _)| *pane < start);
-            let end = panes.partition_point(|(pane, _)| *pane <= max_ts);
-            self.emit.emit(max_ts, panes.range(first..end), out)?;
+            let first = records.partition_point(|(pane, _)| *pane < start);
+            let end = records.partition_point(|(pane, _)| *pane <= max_ts);
+            self.emit.emit(max_ts, records.range(first..end), out)?;
             // Panes whose last window this is: they start before the next window does.
-            while panes
+            while records
                 .front()
                 .is_some_and(|(pane, _)| *pane < start + self.slide)
             {
-                panes.pop_front();
+                records.pop_front();
             }
-            if panes.is_empty() {
-                self.state.panes.remove(&key);
+            if records.is_empty() {
+                self.state.records.remove(&key);
             }
         }
         Ok(())
@@ -335,8 +320,7 @@ where
         _out: &mut Outputs<E::Out, ()>,
     ) -> OpResult {
         let key = (self.key_first)(&record.value);
-        let value = record.value;
-        self.add(record.ts, key, "first", |pane| pane.left.push(value))
+        self.add(record.ts, key, "first", Stored::Left(record.value))
     }
 
     fn on_second(
@@ -346,8 +330,7 @@ where
         _out: &mut Outputs<E::Out, ()>,
     ) -> OpResult {
         let key = (self.key_second)(&record.value);
-        let value = record.value;
-        self.add(record.ts, key, "second", |pane| pane.right.push(value))
+        self.add(record.ts, key, "second", Stored::Right(record.value))
     }
 }
 
@@ -415,7 +398,7 @@ mod tests {
         );
         c.on_watermark(EventTime::MAX, &mut out).unwrap();
         assert_eq!(c.state.stored(), 0);
-        assert!(c.state.panes.is_empty() && c.state.timers.is_empty());
+        assert!(c.state.records.is_empty() && c.state.timers.is_empty());
         out.flush().unwrap();
         let mut got: Vec<(i64, i64, i64)> = main
             .borrow()
