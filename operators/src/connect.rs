@@ -2,7 +2,9 @@
 //! `ConnectedStreams`), the basis of co-process functions and joins.
 //!
 //! `key_by` on connected streams partitions both inputs by keys of the same type with the same
-//! stable hash, so records with equal keys from either side meet on the same shard.
+//! stable hash, so records with equal keys from either side meet on the same shard; the result
+//! ([`KeyedConnectedStreams`]) keeps both key functions for keyed two-input operators
+//! ([`KeyedConnectedStreams::process`], Flink's `KeyedCoProcessFunction`).
 
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -13,7 +15,12 @@ use corestrom_runtime::{
     StreamStatus, op_scope,
 };
 
-use crate::stream::Stream;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::co_process::{CoProcessCore, KeyedCoProcessFunction};
+use crate::keyed_driver;
+use crate::stream::{ProcessStreams, Stream};
 
 /// Two streams connected for a two-input operator.
 pub struct ConnectedStreams<A, B> {
@@ -26,17 +33,60 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         ConnectedStreams { first, second }
     }
 
-    /// Partitions both inputs by key so equal keys meet on one shard.
-    pub fn key_by<K, KA, KB>(&self, key_first: KA, key_second: KB) -> ConnectedStreams<A, B>
+    /// Partitions both inputs by key so equal keys meet on one shard. The result derefs to the
+    /// (partitioned) connected streams, and keeps the key functions for
+    /// [`KeyedConnectedStreams::process`].
+    pub fn key_by<K, KA, KB>(
+        &self,
+        key_first: KA,
+        key_second: KB,
+    ) -> KeyedConnectedStreams<A, B, K, KA, KB>
     where
         K: StableHash + Eq + Hash + Clone + Send + 'static,
         KA: Fn(&A) -> K + Clone + Send + Sync + 'static,
         KB: Fn(&B) -> K + Clone + Send + Sync + 'static,
     {
-        ConnectedStreams {
-            first: self.first.key_by(key_first).stream(),
-            second: self.second.key_by(key_second).stream(),
+        KeyedConnectedStreams {
+            connected: ConnectedStreams {
+                first: self.first.key_by(key_first.clone()).stream(),
+                second: self.second.key_by(key_second.clone()).stream(),
+            },
+            key_first,
+            key_second,
+            _k: PhantomData,
         }
+    }
+
+    /// Adds a two-input operator that keeps keyed state, with a main and a side output (two
+    /// typed ports: each record goes to one of them). `factory` builds one instance per shard
+    /// and returns the collectors of its two inputs.
+    pub(crate) fn keyed_operator<O: Data, S: Data, F>(
+        &self,
+        kind: &str,
+        factory: F,
+    ) -> ProcessStreams<O, S>
+    where
+        F: Fn(
+                &OperatorContext<'_>,
+                BoxCollector<O>,
+                BoxCollector<S>,
+            ) -> (BoxCollector<A>, BoxCollector<B>)
+            + Send
+            + Sync
+            + 'static,
+    {
+        let env = self.first.env().clone();
+        let mut inner = env.inner.borrow_mut();
+        let name = format!("{kind}#{}", inner.graph.len());
+        let (main, side) = inner.graph.add_two_input_with_side::<A, B, O, S>(
+            name,
+            self.first.node(),
+            self.second.node(),
+            Box::new(move |cx, main, side| Ok(factory(cx, main, side))),
+        );
+        inner.graph.set_stateful(main);
+        drop(inner);
+        ProcessStreams::new(Stream::new(env.clone(), main), Stream::new(env, side))
     }
 
     /// Adds a custom two-input operator: `factory` builds one instance per shard from its
@@ -75,6 +125,54 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
             down,
             _types: PhantomData,
         })
+    }
+}
+
+/// Two streams connected and partitioned by keys of the same type (after
+/// [`ConnectedStreams::key_by`]). Derefs to the connected streams, so `co_map` and `transform`
+/// still apply.
+pub struct KeyedConnectedStreams<A, B, K, KA, KB> {
+    connected: ConnectedStreams<A, B>,
+    key_first: KA,
+    key_second: KB,
+    _k: PhantomData<fn() -> K>,
+}
+
+impl<A, B, K, KA, KB> std::ops::Deref for KeyedConnectedStreams<A, B, K, KA, KB> {
+    type Target = ConnectedStreams<A, B>;
+    fn deref(&self) -> &ConnectedStreams<A, B> {
+        &self.connected
+    }
+}
+
+impl<A, B, K, KA, KB> KeyedConnectedStreams<A, B, K, KA, KB>
+where
+    A: Data,
+    B: Data,
+    K: StableHash + Eq + Hash + Clone + Send + Serialize + DeserializeOwned + 'static,
+    KA: Fn(&A) -> K + Clone + Send + Sync + 'static,
+    KB: Fn(&B) -> K + Clone + Send + Sync + 'static,
+{
+    /// Runs a keyed co-process function (Flink's `KeyedCoProcessFunction`) on every record of
+    /// both inputs and on every timer: `process_element1` for the first input,
+    /// `process_element2` for the second, `on_timer` for timers of the key. The watermark the
+    /// function sees, and that fires its event-time timers, is the minimum of both inputs'.
+    /// The result derefs to the main output and has the side output.
+    pub fn process<P: KeyedCoProcessFunction<K, A, B>>(
+        &self,
+        f: P,
+    ) -> ProcessStreams<P::Out, P::Side> {
+        let key_first = self.key_first.clone();
+        let key_second = self.key_second.clone();
+        self.connected
+            .keyed_operator("co_process", move |cx, main, side| {
+                keyed_driver::install_two_inputs(
+                    cx,
+                    CoProcessCore::new(key_first.clone(), key_second.clone(), f.clone()),
+                    main,
+                    side,
+                )
+            })
     }
 }
 

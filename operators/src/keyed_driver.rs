@@ -1,11 +1,15 @@
-//! The shared shell of keyed operators with timers (the keyed process function and the window
-//! operators): batching of the main and side outputs, watermark and signal handling, and the
-//! processing-time callback from the shard loop.
+//! The shared shell of keyed operators with timers (the keyed process functions, the window
+//! operators and the joins): batching of the main and side outputs, watermark and signal
+//! handling, and the processing-time callback from the shard loop.
 //!
-//! A keyed operator's logic is a [`KeyedCore`]; [`install`] wraps it into the collector its
-//! input feeds and registers it with the shard's processing-time service. The core lives in an
-//! `Rc<RefCell<…>>` held by both; the shard loop calls the callback only between batches, never
-//! during a `push`, so the cell is never borrowed twice.
+//! A keyed operator's logic is a [`TimedCore`] plus its record entry points: [`KeyedCore`] for
+//! one input, [`KeyedCoCore`] for two. [`install`] wraps a one-input core into the collector
+//! its input feeds; [`install_two_inputs`] wraps a two-input core into the two collectors of
+//! `two_input::two_inputs`, which hand the core one watermark (the minimum of both inputs') and
+//! one end (after both ended). Both register the core with the shard's processing-time service.
+//! The core lives in an `Rc<RefCell<…>>` held by the inputs and the callback; the shard loop
+//! calls the callback only between batches, never during a `push`, so the cell is never
+//! borrowed twice.
 //!
 //! Order of events, as Flink's: on a watermark the core fires every event-time timer at or below
 //! it, then the watermark goes downstream (to both outputs). The end of input arrives after the
@@ -17,9 +21,10 @@ use std::rc::{Rc, Weak};
 
 use corestrom_runtime::processing_time::ProcessingTimeCallback;
 use corestrom_runtime::time::wall_clock_ms;
+use corestrom_runtime::two_input::{Side, TwoInputOperator, two_inputs};
 use corestrom_runtime::{
     Batch, BoxCollector, Clock, Collector, EventTime, NO_TIMESTAMP, OpResult, OperatorContext,
-    Record, Signal, Wakeup,
+    Record, Signal, StreamStatus, Wakeup,
 };
 
 /// The two outputs of a keyed operator, batched.
@@ -92,18 +97,10 @@ impl<O: 'static, S: 'static> Outputs<O, S> {
     }
 }
 
-/// The logic of one keyed operator instance.
-pub(crate) trait KeyedCore: 'static {
-    type In: 'static;
+/// The time-driven part of one keyed operator instance: its outputs and timers.
+pub(crate) trait TimedCore: 'static {
     type Out: 'static;
     type Side: 'static;
-    /// One input record; `now_ms` is the wall clock read once per batch.
-    fn on_record(
-        &mut self,
-        record: Record<Self::In>,
-        now_ms: EventTime,
-        out: &mut Outputs<Self::Out, Self::Side>,
-    ) -> OpResult;
     /// The watermark advanced: fire the event-time timers at or below it.
     fn on_watermark(
         &mut self,
@@ -120,7 +117,39 @@ pub(crate) trait KeyedCore: 'static {
     fn next_processing_time(&mut self) -> Option<EventTime>;
 }
 
-struct Shared<C: KeyedCore> {
+/// A keyed operator with one input.
+pub(crate) trait KeyedCore: TimedCore {
+    type In: 'static;
+    /// One input record; `now_ms` is the wall clock read once per batch.
+    fn on_record(
+        &mut self,
+        record: Record<Self::In>,
+        now_ms: EventTime,
+        out: &mut Outputs<Self::Out, Self::Side>,
+    ) -> OpResult;
+}
+
+/// A keyed operator with two inputs (both keyed by the same key type).
+pub(crate) trait KeyedCoCore: TimedCore {
+    type First: 'static;
+    type Second: 'static;
+    /// One record of the first input; `now_ms` is the wall clock read once per batch.
+    fn on_first(
+        &mut self,
+        record: Record<Self::First>,
+        now_ms: EventTime,
+        out: &mut Outputs<Self::Out, Self::Side>,
+    ) -> OpResult;
+    /// One record of the second input.
+    fn on_second(
+        &mut self,
+        record: Record<Self::Second>,
+        now_ms: EventTime,
+        out: &mut Outputs<Self::Out, Self::Side>,
+    ) -> OpResult;
+}
+
+struct Shared<C: TimedCore> {
     operator: u32,
     core: C,
     out: Outputs<C::Out, C::Side>,
@@ -132,7 +161,7 @@ struct Shared<C: KeyedCore> {
     ended: bool,
 }
 
-impl<C: KeyedCore> Shared<C> {
+impl<C: TimedCore> Shared<C> {
     /// Asks the shard loop for a wake-up when the core's earliest processing-time timer is
     /// earlier than what was asked already.
     fn reschedule(&mut self) {
@@ -145,7 +174,7 @@ impl<C: KeyedCore> Shared<C> {
     }
 }
 
-impl<C: KeyedCore> ProcessingTimeCallback for Shared<C> {
+impl<C: TimedCore> ProcessingTimeCallback for Shared<C> {
     fn on_processing_time(&mut self, now_ms: EventTime) -> OpResult {
         self.requested_ms = EventTime::MAX;
         if self.ended {
@@ -159,19 +188,64 @@ impl<C: KeyedCore> ProcessingTimeCallback for Shared<C> {
     }
 }
 
-/// The collector a keyed operator's input feeds.
-struct KeyedInput<C: KeyedCore> {
-    shared: Rc<RefCell<Shared<C>>>,
+impl<C: TimedCore> Shared<C> {
+    /// Feeds every record of `batch` to `on_record`, flushing full output batches on the way.
+    fn push<I>(
+        &mut self,
+        batch: &mut Batch<I>,
+        mut on_record: impl FnMut(
+            &mut C,
+            Record<I>,
+            EventTime,
+            &mut Outputs<C::Out, C::Side>,
+        ) -> OpResult,
+    ) -> OpResult {
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        corestrom_runtime::op_scope::enter(self.operator);
+        // One clock read per batch: processing-time windows and state TTL use it.
+        let now_ms = wall_clock_ms();
+        self.out.emitted_ns = batch.emitted_ns;
+        for record in batch.records.drain(..) {
+            on_record(&mut self.core, record, now_ms, &mut self.out)?;
+            self.out.flush_if_full()?;
+        }
+        self.out.flush()?;
+        self.reschedule();
+        Ok(())
+    }
+
+    fn signal(&mut self, signal: Signal) -> OpResult {
+        corestrom_runtime::op_scope::enter(self.operator);
+        match signal {
+            Signal::Watermark(wm) => {
+                if wm <= self.watermark {
+                    return Ok(());
+                }
+                self.watermark = wm;
+                self.out.emitted_ns = self.clock.now_ns();
+                self.core.on_watermark(wm, &mut self.out)?;
+                self.out.signal(signal)?;
+                self.reschedule();
+                Ok(())
+            }
+            Signal::End => {
+                self.ended = true;
+                self.out.signal(signal)
+            }
+            Signal::Status(_) | Signal::Barrier(_) | Signal::Tick(_) => self.out.signal(signal),
+        }
+    }
 }
 
-/// Wraps `core` into its input collector, with `main` and `side` downstream, and registers it
-/// with the shard's processing-time service.
-pub(crate) fn install<C: KeyedCore>(
+/// Builds the shared cell of `core` and registers it with the shard's processing-time service.
+fn share<C: TimedCore>(
     cx: &OperatorContext<'_>,
     core: C,
     main: BoxCollector<C::Out>,
     side: BoxCollector<C::Side>,
-) -> BoxCollector<C::In> {
+) -> Rc<RefCell<Shared<C>>> {
     let shared = Rc::new(RefCell::new(Shared {
         operator: cx.operator,
         core,
@@ -185,50 +259,80 @@ pub(crate) fn install<C: KeyedCore>(
     let strong: Rc<RefCell<dyn ProcessingTimeCallback>> = shared.clone();
     let weak: Weak<RefCell<dyn ProcessingTimeCallback>> = Rc::downgrade(&strong);
     shared.borrow_mut().wakeup = Some(cx.processing_time.register(cx.operator, weak));
-    Box::new(KeyedInput { shared })
+    shared
+}
+
+/// The collector a one-input keyed operator's input feeds.
+struct KeyedInput<C: KeyedCore> {
+    shared: Rc<RefCell<Shared<C>>>,
+}
+
+/// Wraps `core` into its input collector, with `main` and `side` downstream, and registers it
+/// with the shard's processing-time service.
+pub(crate) fn install<C: KeyedCore>(
+    cx: &OperatorContext<'_>,
+    core: C,
+    main: BoxCollector<C::Out>,
+    side: BoxCollector<C::Side>,
+) -> BoxCollector<C::In> {
+    Box::new(KeyedInput {
+        shared: share(cx, core, main, side),
+    })
 }
 
 impl<C: KeyedCore> Collector<C::In> for KeyedInput<C> {
     fn push(&mut self, batch: &mut Batch<C::In>) -> OpResult {
-        if batch.records.is_empty() {
-            return Ok(());
-        }
-        let mut shared = self.shared.borrow_mut();
-        let s = &mut *shared;
-        corestrom_runtime::op_scope::enter(s.operator);
-        // One clock read per batch: processing-time windows and state TTL use it.
-        let now_ms = wall_clock_ms();
-        s.out.emitted_ns = batch.emitted_ns;
-        for record in batch.records.drain(..) {
-            s.core.on_record(record, now_ms, &mut s.out)?;
-            s.out.flush_if_full()?;
-        }
-        s.out.flush()?;
-        s.reschedule();
-        Ok(())
+        self.shared.borrow_mut().push(batch, C::on_record)
     }
 
     fn signal(&mut self, signal: Signal) -> OpResult {
-        let mut shared = self.shared.borrow_mut();
-        let s = &mut *shared;
-        corestrom_runtime::op_scope::enter(s.operator);
-        match signal {
-            Signal::Watermark(wm) => {
-                if wm <= s.watermark {
-                    return Ok(());
-                }
-                s.watermark = wm;
-                s.out.emitted_ns = s.clock.now_ns();
-                s.core.on_watermark(wm, &mut s.out)?;
-                s.out.signal(signal)?;
-                s.reschedule();
-                Ok(())
-            }
-            Signal::End => {
-                s.ended = true;
-                s.out.signal(signal)
-            }
-            Signal::Status(_) | Signal::Barrier(_) | Signal::Tick(_) => s.out.signal(signal),
-        }
+        self.shared.borrow_mut().signal(signal)
+    }
+}
+
+/// A two-input keyed operator as `two_input::two_inputs` drives it.
+struct KeyedCoInput<C: KeyedCoCore> {
+    shared: Rc<RefCell<Shared<C>>>,
+}
+
+/// Wraps a two-input `core` into the collectors of its first and second input, with `main` and
+/// `side` downstream, and registers it with the shard's processing-time service.
+pub(crate) fn install_two_inputs<C: KeyedCoCore>(
+    cx: &OperatorContext<'_>,
+    core: C,
+    main: BoxCollector<C::Out>,
+    side: BoxCollector<C::Side>,
+) -> (BoxCollector<C::First>, BoxCollector<C::Second>) {
+    let input = KeyedCoInput {
+        shared: share(cx, core, main, side),
+    };
+    two_inputs(input, cx.aligns_barriers())
+}
+
+impl<C: KeyedCoCore> TwoInputOperator<C::First, C::Second> for KeyedCoInput<C> {
+    fn push_first(&mut self, batch: &mut Batch<C::First>) -> OpResult {
+        self.shared.borrow_mut().push(batch, C::on_first)
+    }
+
+    fn push_second(&mut self, batch: &mut Batch<C::Second>) -> OpResult {
+        self.shared.borrow_mut().push(batch, C::on_second)
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime) -> OpResult {
+        self.shared
+            .borrow_mut()
+            .signal(Signal::Watermark(watermark))
+    }
+
+    fn on_status(&mut self, status: StreamStatus) -> OpResult {
+        self.shared.borrow_mut().signal(Signal::Status(status))
+    }
+
+    fn on_other(&mut self, _side: Side, signal: Signal) -> OpResult {
+        self.shared.borrow_mut().signal(signal)
+    }
+
+    fn on_end(&mut self) -> OpResult {
+        self.shared.borrow_mut().signal(Signal::End)
     }
 }

@@ -30,15 +30,59 @@
 //! [`ConnectedStreams::transform`]); keyed [`KeyedStream::reduce`],
 //! [`KeyedStream::fold`], [`KeyedStream::process`] (timers, keyed state, side outputs),
 //! [`KeyedStream::window`] ([`window`]: tumbling, sliding, session and global windows, triggers,
-//! allowed lateness, late data); sinks [`Stream::collect`], [`Stream::print`], [`Stream::blackhole`],
+//! allowed lateness, late data); joins ([`join`]): [`KeyedStream::interval_join`],
+//! [`Stream::join`] (window join and co-group), [`KeyedConnectedStreams::process`] (keyed
+//! co-process function); sinks [`Stream::collect`], [`Stream::print`], [`Stream::blackhole`],
 //! [`Stream::write_jsonl`], or any [`corestrom_runtime::Sink`].
+//!
+//! # Joins
+//!
+//! Three ways to join two streams by key, with Flink's semantics (details in [`join`]):
+//!
+//! - **Interval join**: `left.key_by(kl).interval_join(&right.key_by(kr)).between(lower,
+//!   upper)` pairs each left record at `l` with the right records of its key at `r` in
+//!   `[l + lower, l + upper]` (bounds in ms, either may be negative or made exclusive), as soon
+//!   as both have arrived; each pair carries `max(l, r)`. Records behind the watermark are
+//!   dropped; buffered records leave when the watermark passes `l + max(upper, 0)` (left) or
+//!   `r + max(-lower, 0)` (right).
+//! - **Window join**: `a.join(&b).where_key(ka).equal_to(kb).window(w).apply(f)` emits
+//!   `f(x, y)` for every pair of one key in one tumbling or sliding event-time window when the
+//!   window fires (watermark at `end - 1`), with timestamp `end - 1`; `.co_group(f)` sees both
+//!   sides' records of each window instead. Records whose windows have all fired are dropped.
+//! - **Keyed co-process function**: `a.connect(&b).key_by(ka, kb).process(f)` with a
+//!   [`KeyedCoProcessFunction`]: per-record callbacks for each input, shared keyed state and
+//!   timers per key, the minimum of both watermarks, a main and a side output; the basis of
+//!   regular joins kept in state.
+//!
+//! ```
+//! use corestrom_operators::prelude::*;
+//! use std::time::Duration;
+//!
+//! let env = Env::builder().shards(2).build()?;
+//! let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(5));
+//! // (user, time): clicks and purchases.
+//! let clicks = env.from_vec(vec![(1u64, 10i64), (2, 12), (1, 40)]).with_timestamps(|c| c.1, strategy);
+//! let buys = env.from_vec(vec![(1u64, 13i64), (2, 30)]).with_timestamps(|b| b.1, strategy);
+//! // Purchases at most 5 ms after a click of the same user.
+//! let pairs = clicks
+//!     .key_by(|c| c.0)
+//!     .interval_join(&buys.key_by(|b| b.0))
+//!     .between(0, 5)
+//!     .join(|click, buy| (click.0, click.1, buy.1))
+//!     .collect();
+//! env.execute_and_wait()?;
+//! assert_eq!(pairs.take(), vec![(1, 10, 13)]);
+//! # Ok::<(), corestrom_operators::JobError>(())
+//! ```
 
+mod co_process;
 mod connect;
 mod env;
 mod filter;
 mod filter_map;
 mod flat_map;
 mod inspect;
+pub mod join;
 mod keyed_driver;
 mod keyed_reduce;
 mod map;
@@ -49,7 +93,8 @@ mod stream;
 mod timestamps;
 pub mod window;
 
-pub use connect::ConnectedStreams;
+pub use co_process::KeyedCoProcessFunction;
+pub use connect::{ConnectedStreams, KeyedConnectedStreams};
 pub use corestrom_runtime::state;
 pub use corestrom_runtime::state::AggregateFunction;
 pub use corestrom_runtime::{JobError, JobReport, OperatorError};
@@ -61,6 +106,7 @@ pub use timestamps::WatermarkStrategy;
 
 /// Everything a pipeline usually needs.
 pub mod prelude {
+    pub use crate::join::{JoinContext, ProcessJoinFunction};
     pub use crate::sink::Collected;
     pub use crate::window::{
         Count, CountTrigger, EventTimeSessionWindows, GlobalWindow, GlobalWindows,
@@ -70,8 +116,9 @@ pub mod prelude {
         WindowedStream,
     };
     pub use crate::{
-        AggregateFunction, ConnectedStreams, Env, EnvBuilder, KeyedProcessFunction, KeyedStream,
-        ProcessContext, ProcessStreams, Stream, WatermarkStrategy,
+        AggregateFunction, ConnectedStreams, Env, EnvBuilder, KeyedCoProcessFunction,
+        KeyedConnectedStreams, KeyedProcessFunction, KeyedStream, ProcessContext, ProcessStreams,
+        Stream, WatermarkStrategy,
     };
     pub use corestrom_runtime::{
         EventTime, JobError, JobReport, OperatorError, Pinning, Record, Sink, SinkWriter, Source,

@@ -19,7 +19,7 @@ use corestrom_runtime::{
 };
 use std::hash::Hash;
 
-use crate::keyed_driver::{KeyedCore, Outputs};
+use crate::keyed_driver::{KeyedCore, Outputs, TimedCore};
 
 /// User logic per key: called for each record and each timer of the record's key.
 ///
@@ -129,49 +129,46 @@ impl<K: Hash + Eq + Clone, O: 'static, S: 'static> ProcessContext<'_, K, O, S> {
     }
 }
 
-pub(crate) struct ProcessCore<K, I, KF, F> {
-    pub(crate) key_fn: KF,
-    pub(crate) f: F,
-    pub(crate) timers: TimerService<K, VoidNamespace>,
-    pub(crate) watermark: EventTime,
-    pub(crate) _i: std::marker::PhantomData<fn(I)>,
+/// The timers and watermark of a keyed process function (one input or two), and the contexts
+/// its calls see. Held apart from the user function so a snapshot hook can take the timers.
+pub(crate) struct ProcessTimers<K> {
+    timers: TimerService<K, VoidNamespace>,
+    watermark: EventTime,
 }
 
-impl<K, I, KF, F> KeyedCore for ProcessCore<K, I, KF, F>
-where
-    K: Hash + Eq + Clone + 'static,
-    I: 'static,
-    KF: Fn(&I) -> K + 'static,
-    F: KeyedProcessFunction<K, I>,
-{
-    type In = I;
-    type Out = F::Out;
-    type Side = F::Side;
+impl<K: Hash + Eq + Clone + 'static> ProcessTimers<K> {
+    pub(crate) fn new() -> Self {
+        ProcessTimers {
+            timers: TimerService::new(),
+            watermark: NO_TIMESTAMP,
+        }
+    }
 
-    fn on_record(
-        &mut self,
-        record: Record<I>,
+    /// The context of a `process_element` call for a record of `key` at `timestamp`.
+    pub(crate) fn element_context<'a, O, S>(
+        &'a mut self,
+        key: &'a K,
+        timestamp: EventTime,
         now_ms: EventTime,
-        out: &mut Outputs<F::Out, F::Side>,
-    ) -> OpResult {
-        let key = (self.key_fn)(&record.value);
-        let mut ctx = ProcessContext {
-            key: &key,
-            timestamp: record.ts,
+        out: &'a mut Outputs<O, S>,
+    ) -> ProcessContext<'a, K, O, S> {
+        ProcessContext {
+            key,
+            timestamp,
             watermark: self.watermark,
             now_ms,
             domain: None,
             timers: &mut self.timers,
             out,
-        };
-        self.f.process_element(record.value, &mut ctx);
-        Ok(())
+        }
     }
 
-    fn on_watermark(
+    /// Fires every event-time timer at or below `watermark` through `on_timer`.
+    pub(crate) fn fire_event_time<O: 'static, S: 'static>(
         &mut self,
         watermark: EventTime,
-        out: &mut Outputs<F::Out, F::Side>,
+        out: &mut Outputs<O, S>,
+        mut on_timer: impl FnMut(EventTime, &mut ProcessContext<'_, K, O, S>),
     ) -> OpResult {
         // Flink moves the timer service's watermark first, so `on_timer` sees the new one.
         self.watermark = watermark;
@@ -186,16 +183,18 @@ where
                 timers: &mut self.timers,
                 out,
             };
-            self.f.on_timer(ts, &mut ctx);
+            on_timer(ts, &mut ctx);
             out.flush_if_full()?;
         }
         Ok(())
     }
 
-    fn on_processing_time(
+    /// Fires every processing-time timer at or below `now_ms` through `on_timer`.
+    pub(crate) fn fire_processing_time<O: 'static, S: 'static>(
         &mut self,
         now_ms: EventTime,
-        out: &mut Outputs<F::Out, F::Side>,
+        out: &mut Outputs<O, S>,
+        mut on_timer: impl FnMut(EventTime, &mut ProcessContext<'_, K, O, S>),
     ) -> OpResult {
         while let Some((key, _, ts)) = self.timers.processing.pop_due(now_ms) {
             let mut ctx = ProcessContext {
@@ -207,13 +206,77 @@ where
                 timers: &mut self.timers,
                 out,
             };
-            self.f.on_timer(ts, &mut ctx);
+            on_timer(ts, &mut ctx);
             out.flush_if_full()?;
         }
         Ok(())
     }
 
-    fn next_processing_time(&mut self) -> Option<EventTime> {
+    pub(crate) fn next_processing_time(&mut self) -> Option<EventTime> {
         self.timers.processing.earliest()
+    }
+}
+
+pub(crate) struct ProcessCore<K, I, KF, F> {
+    pub(crate) key_fn: KF,
+    pub(crate) f: F,
+    pub(crate) timers: ProcessTimers<K>,
+    pub(crate) _i: std::marker::PhantomData<fn(I)>,
+}
+
+impl<K, I, KF, F> TimedCore for ProcessCore<K, I, KF, F>
+where
+    K: Hash + Eq + Clone + 'static,
+    I: 'static,
+    KF: Fn(&I) -> K + 'static,
+    F: KeyedProcessFunction<K, I>,
+{
+    type Out = F::Out;
+    type Side = F::Side;
+
+    fn on_watermark(
+        &mut self,
+        watermark: EventTime,
+        out: &mut Outputs<F::Out, F::Side>,
+    ) -> OpResult {
+        let f = &mut self.f;
+        self.timers
+            .fire_event_time(watermark, out, |ts, ctx| f.on_timer(ts, ctx))
+    }
+
+    fn on_processing_time(
+        &mut self,
+        now_ms: EventTime,
+        out: &mut Outputs<F::Out, F::Side>,
+    ) -> OpResult {
+        let f = &mut self.f;
+        self.timers
+            .fire_processing_time(now_ms, out, |ts, ctx| f.on_timer(ts, ctx))
+    }
+
+    fn next_processing_time(&mut self) -> Option<EventTime> {
+        self.timers.next_processing_time()
+    }
+}
+
+impl<K, I, KF, F> KeyedCore for ProcessCore<K, I, KF, F>
+where
+    K: Hash + Eq + Clone + 'static,
+    I: 'static,
+    KF: Fn(&I) -> K + 'static,
+    F: KeyedProcessFunction<K, I>,
+{
+    type In = I;
+
+    fn on_record(
+        &mut self,
+        record: Record<I>,
+        now_ms: EventTime,
+        out: &mut Outputs<F::Out, F::Side>,
+    ) -> OpResult {
+        let key = (self.key_fn)(&record.value);
+        let mut ctx = self.timers.element_context(&key, record.ts, now_ms, out);
+        self.f.process_element(record.value, &mut ctx);
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use corestrom_runtime::exchange::{BroadcastRoute, HashRoute, RoundRobinRoute};
 use corestrom_runtime::{
-    Batch, BoxCollector, Data, EventTime, NodeId, OperatorContext, Sink, StableHash, TimerService,
+    Batch, BoxCollector, Data, EventTime, NodeId, OperatorContext, Sink, StableHash,
 };
 use rustc_hash::FxHashMap;
 
@@ -22,7 +22,7 @@ use crate::inspect::Inspect;
 use crate::keyed_driver;
 use crate::keyed_reduce::{Fold, Reduce};
 use crate::map::Map;
-use crate::process::{KeyedProcessFunction, ProcessCore};
+use crate::process::{KeyedProcessFunction, ProcessCore, ProcessTimers};
 use crate::sink::{BlackholeSink, Collected, JsonLinesSink, PrintSink};
 use crate::timestamps::{AssignTimestamps, WatermarkStrategy};
 
@@ -352,6 +352,10 @@ impl<O, S> std::ops::Deref for ProcessStreams<O, S> {
 }
 
 impl<O: Data, S: Data> ProcessStreams<O, S> {
+    pub(crate) fn new(main: Stream<O>, side: Stream<S>) -> Self {
+        ProcessStreams { main, side }
+    }
+
     /// The main output (`ctx.output`).
     pub fn main(&self) -> Stream<O> {
         self.main.clone()
@@ -414,8 +418,7 @@ where
                         ProcessCore {
                             key_fn: key.clone(),
                             f: f.clone(),
-                            timers: TimerService::new(),
-                            watermark: corestrom_runtime::NO_TIMESTAMP,
+                            timers: ProcessTimers::new(),
                             _i: PhantomData,
                         },
                         main,

@@ -71,6 +71,16 @@ pub type TwoInputFactory<A, B, O> = dyn Fn(
     + Send
     + Sync;
 
+/// Builds one instance of a two-input operator with a main output `O` and a side output `S`:
+/// given both downstreams, returns the collectors of its first and second input.
+pub type TwoInputSideFactory<A, B, O, S> = dyn Fn(
+        &OperatorContext<'_>,
+        BoxCollector<O>,
+        BoxCollector<S>,
+    ) -> Result<(BoxCollector<A>, BoxCollector<B>), OperatorError>
+    + Send
+    + Sync;
+
 /// Builds one instance of an operator with a main output `O` and a side output `S`.
 pub type SideOperatorFactory<I, O, S> = dyn Fn(
         &OperatorContext<'_>,
@@ -244,6 +254,30 @@ impl JobGraph {
             name.clone(),
             vec![input],
             Box::new(TwoOutputSpec { factory }),
+        );
+        let side = self.add(
+            format!("{name}.side"),
+            vec![main],
+            Box::new(SidePortSpec::<S>(PhantomData)),
+        );
+        (main, side)
+    }
+
+    /// Adds a two-input operator with two typed outputs (keyed co-process functions and joins):
+    /// the two-input counterpart of [`JobGraph::add_operator_with_side`], with the same side
+    /// port rules. Returns the node of its main output `O` and the node of its side output `S`.
+    pub fn add_two_input_with_side<A: Data, B: Data, O: Data, S: Data>(
+        &mut self,
+        name: impl Into<String>,
+        first: NodeId,
+        second: NodeId,
+        factory: Box<TwoInputSideFactory<A, B, O, S>>,
+    ) -> (NodeId, NodeId) {
+        let name = name.into();
+        let main = self.add(
+            name.clone(),
+            vec![first, second],
+            Box::new(TwoInputTwoOutputSpec { factory }),
         );
         let side = self.add(
             format!("{name}.side"),
@@ -517,24 +551,50 @@ impl<I: Data, O: Data, S: Data> NodeSpec for TwoOutputSpec<I, O, S> {
         _inputs: usize,
         outputs: Vec<Box<dyn Any>>,
     ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
-        let mut main = Vec::new();
-        let mut side = Vec::new();
-        for output in outputs {
-            match output.downcast::<SidePort<S>>() {
-                Ok(port) => side.push(port.0),
-                Err(other) => main.push(
-                    *other
-                        .downcast::<BoxCollector<O>>()
-                        .expect("graph wiring: output type matches its node"),
-                ),
-            }
-        }
-        assert!(side.len() <= 1, "a node has one side-output port");
-        let main = fan_out(main);
-        let side = fan_out(side);
+        let (main, side) = split_side_port::<O, S>(outputs);
         crate::op_scope::enter(node.0);
         let input = (self.factory)(&build.context(node), main, side)?;
         Ok(vec![erase(input)])
+    }
+}
+
+/// Separates the consumers of a two-output node: the side port (if consumed) from the main
+/// output's consumers.
+fn split_side_port<O: Data, S: Data>(
+    outputs: Vec<Box<dyn Any>>,
+) -> (BoxCollector<O>, BoxCollector<S>) {
+    let mut main = Vec::new();
+    let mut side = Vec::new();
+    for output in outputs {
+        match output.downcast::<SidePort<S>>() {
+            Ok(port) => side.push(port.0),
+            Err(other) => main.push(
+                *other
+                    .downcast::<BoxCollector<O>>()
+                    .expect("graph wiring: output type matches its node"),
+            ),
+        }
+    }
+    assert!(side.len() <= 1, "a node has one side-output port");
+    (fan_out(main), fan_out(side))
+}
+
+struct TwoInputTwoOutputSpec<A, B, O, S> {
+    factory: Box<TwoInputSideFactory<A, B, O, S>>,
+}
+
+impl<A: Data, B: Data, O: Data, S: Data> NodeSpec for TwoInputTwoOutputSpec<A, B, O, S> {
+    fn instantiate(
+        &self,
+        build: &mut ShardBuild,
+        node: NodeId,
+        _inputs: usize,
+        outputs: Vec<Box<dyn Any>>,
+    ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
+        let (main, side) = split_side_port::<O, S>(outputs);
+        crate::op_scope::enter(node.0);
+        let (first, second) = (self.factory)(&build.context(node), main, side)?;
+        Ok(vec![erase(first), erase(second)])
     }
 }
 

@@ -91,3 +91,158 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Two-input pipelines for the join and co-process tests: one record type for both sides, and a
+/// builder that gives each side its own watermark with a known interleaving.
+pub mod two_sides {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use corestrom_operators::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    /// A record of either input; `id` is unique over both inputs.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    pub struct Rec {
+        pub key: u64,
+        pub ts: i64,
+        pub id: u64,
+    }
+
+    /// Which input a record goes to.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Side {
+        Left,
+        Right,
+    }
+
+    /// The left and right streams of `splits` (`splits[shard]` is that shard's input, in
+    /// order). Each side gets timestamps `rec.ts` and its own bounded-out-of-orderness
+    /// watermark, so a two-input operator sees the minimum of the two. With one shard and
+    /// batches of one record the operator sees exactly the split's order, each record followed
+    /// by its side's new watermark `max_ts(side) - bound - 1` (when it rises).
+    pub fn streams(
+        env: &Env,
+        splits: Vec<Vec<(Side, Rec)>>,
+        bound_ms: i64,
+    ) -> (Stream<Rec>, Stream<Rec>) {
+        let splits = Arc::new(splits);
+        let tagged = env.from_iter(move |split| splits[split.shard].clone());
+        let strategy =
+            WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(bound_ms as u64));
+        let left = tagged
+            .filter_map(|(side, r): (Side, Rec)| (side == Side::Left).then_some(r))
+            .with_timestamps(|r: &Rec| r.ts, strategy);
+        let right = tagged
+            .filter_map(|(side, r): (Side, Rec)| (side == Side::Right).then_some(r))
+            .with_timestamps(|r: &Rec| r.ts, strategy);
+        (left, right)
+    }
+
+    /// The ids of records that no operator can see as late, however the shards interleave:
+    /// those above their own side's watermark on their own split when they are emitted
+    /// (`ts > max_ts_before(split, side) - bound - 1`). An operator's watermark is at most
+    /// that side's, and it reaches the record after that watermark was emitted.
+    pub fn surely_on_time(
+        splits: &[Vec<(Side, Rec)>],
+        bound_ms: i64,
+    ) -> std::collections::HashSet<u64> {
+        let mut ids = std::collections::HashSet::new();
+        for split in splits {
+            let (mut max_left, mut max_right) = (i64::MIN, i64::MIN);
+            for (side, r) in split {
+                let max = match side {
+                    Side::Left => &mut max_left,
+                    Side::Right => &mut max_right,
+                };
+                if *max == i64::MIN || r.ts > *max - bound_ms - 1 {
+                    ids.insert(r.id);
+                }
+                *max = (*max).max(r.ts);
+            }
+        }
+        ids
+    }
+
+    /// Appends to every split a record on each side at `ts` (key `key`, fresh ids), so both
+    /// sides' watermarks reach `ts - bound - 1` before the input ends. Without it the side that
+    /// ends first lifts the operator's watermark to the other side's last one, which depends on
+    /// the order the end reaches the two sides; with it that watermark is the same on both.
+    pub fn close(splits: &mut [Vec<(Side, Rec)>], key: u64, ts: i64) {
+        let mut id = splits
+            .iter()
+            .flatten()
+            .map(|(_, r)| r.id + 1)
+            .max()
+            .unwrap_or(0);
+        for split in splits {
+            for side in [Side::Left, Side::Right] {
+                split.push((side, Rec { key, ts, id }));
+                id += 1;
+            }
+        }
+    }
+
+    /// What the operator of a one-shard [`streams`] pipeline sees next.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Step {
+        /// A record, with the operator's watermark when it arrives.
+        Record(Side, Rec, i64),
+        /// The operator's watermark (the minimum of both sides') rose to this.
+        Watermark(i64),
+    }
+
+    /// Replays one split as the one-shard pipeline of [`streams`] delivers it: every record
+    /// with the operator's watermark before it, and every rise of the minimum of both sides'
+    /// watermarks, ending with `END_OF_TIME`.
+    pub fn replay(split: &[(Side, Rec)], bound_ms: i64, mut step: impl FnMut(Step)) {
+        let (mut max_left, mut max_right) = (i64::MIN, i64::MIN);
+        let mut watermark = i64::MIN;
+        let side_wm = |max: i64| {
+            if max == i64::MIN {
+                i64::MIN
+            } else {
+                max - bound_ms - 1
+            }
+        };
+        for &(side, r) in split {
+            step(Step::Record(side, r, watermark));
+            match side {
+                Side::Left => max_left = max_left.max(r.ts),
+                Side::Right => max_right = max_right.max(r.ts),
+            }
+            let wm = side_wm(max_left).min(side_wm(max_right));
+            if wm > watermark {
+                watermark = wm;
+                step(Step::Watermark(wm));
+            }
+        }
+        step(Step::Watermark(i64::MAX));
+    }
+
+    /// Random input for `shards` splits: records drift upward in time (1 ms per record, so
+    /// equal timestamps and exact bounds are frequent) with jitter up to `disorder`, keys below
+    /// `keys`, sides at random, ids in order.
+    pub fn input_strategy(
+        shards: usize,
+        keys: u64,
+        disorder: i64,
+        len: usize,
+    ) -> impl proptest::strategy::Strategy<Value = Vec<Vec<(Side, Rec)>>> {
+        use proptest::prelude::*;
+        prop::collection::vec((0..shards, any::<bool>(), 0..keys, 0i64..=disorder), 0..len)
+            .prop_map(move |v| {
+                let mut splits = vec![Vec::new(); shards];
+                for (i, (shard, left, key, jitter)) in v.into_iter().enumerate() {
+                    let side = if left { Side::Left } else { Side::Right };
+                    let rec = Rec {
+                        key,
+                        ts: i as i64 - jitter,
+                        id: i as u64,
+                    };
+                    splits[shard].push((side, rec));
+                }
+                splits
+            })
+    }
+}

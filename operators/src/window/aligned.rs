@@ -30,7 +30,7 @@ use super::types::record_time;
 use super::assigner::AlignedSpec;
 use super::function::WindowAgg;
 use super::types::{Window, window_start};
-use crate::keyed_driver::{KeyedCore, Outputs};
+use crate::keyed_driver::{KeyedCore, Outputs, TimedCore};
 
 pub(crate) struct AlignedCore<T, K, KF, W, G: WindowAgg<T>, P, O> {
     key_fn: KF,
@@ -163,6 +163,51 @@ where
     }
 }
 
+impl<T, K, KF, W, G, P, O> TimedCore for AlignedCore<T, K, KF, W, G, P, O>
+where
+    K: Hash + Eq + Clone + 'static,
+    KF: Fn(&T) -> K + 'static,
+    W: Window,
+    G: WindowAgg<T>,
+    P: FnMut(&K, &W, G::Result, &mut Vec<O>) + 'static,
+    O: 'static,
+    T: 'static,
+{
+    type Out = O;
+    type Side = T;
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Outputs<O, T>) -> OpResult {
+        self.watermark = watermark;
+        if self.domain != TimeDomain::EventTime {
+            return Ok(());
+        }
+        while let Some((key, end, time)) = self.timers.pop_due(watermark) {
+            self.on_timer(key, end, time, out);
+            out.flush_if_full()?;
+        }
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now_ms: EventTime, out: &mut Outputs<O, T>) -> OpResult {
+        if self.domain != TimeDomain::ProcessingTime {
+            return Ok(());
+        }
+        while let Some((key, end, time)) = self.timers.pop_due(now_ms) {
+            self.on_timer(key, end, time, out);
+            out.flush_if_full()?;
+        }
+        Ok(())
+    }
+
+    fn next_processing_time(&mut self) -> Option<EventTime> {
+        if self.domain == TimeDomain::ProcessingTime {
+            self.timers.earliest()
+        } else {
+            None
+        }
+    }
+}
+
 impl<T, K, KF, W, G, P, O> KeyedCore for AlignedCore<T, K, KF, W, G, P, O>
 where
     K: Hash + Eq + Clone + 'static,
@@ -174,8 +219,6 @@ where
     T: 'static,
 {
     type In = T;
-    type Out = O;
-    type Side = T;
 
     fn on_record(
         &mut self,
@@ -238,37 +281,6 @@ where
             start -= self.slide;
         }
         Ok(())
-    }
-
-    fn on_watermark(&mut self, watermark: EventTime, out: &mut Outputs<O, T>) -> OpResult {
-        self.watermark = watermark;
-        if self.domain != TimeDomain::EventTime {
-            return Ok(());
-        }
-        while let Some((key, end, time)) = self.timers.pop_due(watermark) {
-            self.on_timer(key, end, time, out);
-            out.flush_if_full()?;
-        }
-        Ok(())
-    }
-
-    fn on_processing_time(&mut self, now_ms: EventTime, out: &mut Outputs<O, T>) -> OpResult {
-        if self.domain != TimeDomain::ProcessingTime {
-            return Ok(());
-        }
-        while let Some((key, end, time)) = self.timers.pop_due(now_ms) {
-            self.on_timer(key, end, time, out);
-            out.flush_if_full()?;
-        }
-        Ok(())
-    }
-
-    fn next_processing_time(&mut self) -> Option<EventTime> {
-        if self.domain == TimeDomain::ProcessingTime {
-            self.timers.earliest()
-        } else {
-            None
-        }
     }
 }
 

@@ -32,7 +32,7 @@ use super::assigner::WindowAssigner;
 use super::function::WindowAgg;
 use super::trigger::{TimerRequest, Trigger, TriggerContext, TriggerResult};
 use super::types::Window;
-use crate::keyed_driver::{KeyedCore, Outputs};
+use crate::keyed_driver::{KeyedCore, Outputs, TimedCore};
 
 /// The live windows of every key.
 type WindowsByKey<K, W, Acc, S> = FxHashMap<K, Vec<Slot<W, Acc, S>>>;
@@ -350,6 +350,43 @@ where
     }
 }
 
+impl<T, K, KF, A, Tr, G, P, O> TimedCore for GenericCore<T, K, KF, A, Tr, G, P, O>
+where
+    T: Clone + 'static,
+    K: Hash + Eq + Clone + 'static,
+    KF: Fn(&T) -> K + 'static,
+    A: WindowAssigner,
+    Tr: Trigger<T, A::W>,
+    G: WindowAgg<T>,
+    P: FnMut(&K, &A::W, G::Result, &mut Vec<O>) + 'static,
+    O: 'static,
+{
+    type Out = O;
+    type Side = T;
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Outputs<O, T>) -> OpResult {
+        self.watermark = watermark;
+        let now_ms = corestrom_runtime::time::wall_clock_ms();
+        while let Some((key, window, time)) = self.timers.event.pop_due(watermark) {
+            self.on_timer(key, window, time, TimeDomain::EventTime, now_ms, out);
+            out.flush_if_full()?;
+        }
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now_ms: EventTime, out: &mut Outputs<O, T>) -> OpResult {
+        while let Some((key, window, time)) = self.timers.processing.pop_due(now_ms) {
+            self.on_timer(key, window, time, TimeDomain::ProcessingTime, now_ms, out);
+            out.flush_if_full()?;
+        }
+        Ok(())
+    }
+
+    fn next_processing_time(&mut self) -> Option<EventTime> {
+        self.timers.processing.earliest()
+    }
+}
+
 impl<T, K, KF, A, Tr, G, P, O> KeyedCore for GenericCore<T, K, KF, A, Tr, G, P, O>
 where
     T: Clone + 'static,
@@ -362,8 +399,6 @@ where
     O: 'static,
 {
     type In = T;
-    type Out = O;
-    type Side = T;
 
     fn on_record(
         &mut self,
@@ -399,27 +434,5 @@ where
             out.side(record.ts, record.value);
         }
         Ok(())
-    }
-
-    fn on_watermark(&mut self, watermark: EventTime, out: &mut Outputs<O, T>) -> OpResult {
-        self.watermark = watermark;
-        let now_ms = corestrom_runtime::time::wall_clock_ms();
-        while let Some((key, window, time)) = self.timers.event.pop_due(watermark) {
-            self.on_timer(key, window, time, TimeDomain::EventTime, now_ms, out);
-            out.flush_if_full()?;
-        }
-        Ok(())
-    }
-
-    fn on_processing_time(&mut self, now_ms: EventTime, out: &mut Outputs<O, T>) -> OpResult {
-        while let Some((key, window, time)) = self.timers.processing.pop_due(now_ms) {
-            self.on_timer(key, window, time, TimeDomain::ProcessingTime, now_ms, out);
-            out.flush_if_full()?;
-        }
-        Ok(())
-    }
-
-    fn next_processing_time(&mut self) -> Option<EventTime> {
-        self.timers.processing.earliest()
     }
 }

@@ -1,0 +1,163 @@
+//! Throughput of keyed joins on one shard (one core): events/s for an interval join and for
+//! window joins (tumbling, sliding), and the peak state bytes per key.
+//!
+//! Run: `cargo bench -p corestrom-bench --bench joins [-- FILTER]` (prints a markdown table;
+//! with a filter only the workloads whose name contains it).
+//!
+//! The pipeline is the whole job on one shard: two generator sources (the left and right
+//! inputs, each 1000 events per ms of event time, in order; keys from a multiplicative hash of
+//! the sequence number, the right side with another multiplier so the sides do not pair up by
+//! position), timestamps with a bounded out-of-orderness watermark on each side, `key_by` (fused
+//! on one shard), the join, and a blackhole sink behind a counter of the joined pairs.
+//! events/s = events of both inputs / wall time of the job, so the sources and the watermark
+//! generators are included. Bytes per key = peak live heap bytes (counting allocator) minus the
+//! live bytes before the job, divided by the keys.
+
+use corestrom_bench::alloc_counter::{self, CountingAllocator};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use corestrom_operators::prelude::*;
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// key, timestamp, payload.
+type Event = (u64, i64, u64);
+
+const EVENTS_PER_MS: u64 = 1000;
+
+fn side(env: &Env, events: u64, keys: u64, multiplier: u64) -> Stream<Event> {
+    env.from_iter(move |_split| {
+        (0..events).map(move |i| {
+            let key = i.wrapping_mul(multiplier) % keys;
+            (key, (i / EVENTS_PER_MS) as i64, i)
+        })
+    })
+    .with_timestamps(
+        |e: &Event| e.1,
+        WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)),
+    )
+}
+
+struct Row {
+    name: &'static str,
+    events: u64,
+    keys: u64,
+    seconds: f64,
+    results: usize,
+    bytes_per_key: f64,
+}
+
+fn run(
+    name: &'static str,
+    events_per_side: u64,
+    keys: u64,
+    build: impl FnOnce(&Stream<Event>, &Stream<Event>) -> Stream<u64>,
+) -> Option<Row> {
+    // `cargo bench` passes `--bench`; the first other argument selects workloads by name.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if filter.is_some_and(|f| !name.contains(f.as_str())) {
+        return None;
+    }
+    let env = Env::builder().shards(1).build().expect("config");
+    let left = side(&env, events_per_side, keys, 0x9E37_79B9_7F4A_7C15);
+    let right = side(&env, events_per_side, keys, 0xC2B2_AE3D_27D4_EB4F);
+    let counted = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&counted);
+    build(&left, &right)
+        .inspect(move |_| {
+            c.fetch_add(1, Ordering::Relaxed);
+        })
+        .blackhole();
+    let before = alloc_counter::live_bytes();
+    alloc_counter::reset_peak();
+    let start = Instant::now();
+    env.execute_and_wait().expect("job succeeds");
+    let seconds = start.elapsed().as_secs_f64();
+    let peak = alloc_counter::peak_bytes();
+    Some(Row {
+        name,
+        events: 2 * events_per_side,
+        keys,
+        seconds,
+        results: counted.load(Ordering::Relaxed),
+        bytes_per_key: (peak - before) as f64 / keys as f64,
+    })
+}
+
+fn key(e: &Event) -> u64 {
+    e.0
+}
+
+fn main() {
+    let ms = Duration::from_millis;
+    let mut rows = Vec::new();
+    // ±5 ms with 100 k keys: a record meets ~0.1 partners (11 ms x 1000 events/ms / 100 k keys).
+    rows.push(run(
+        "interval join [-5, +5] ms, 100 k keys",
+        10_000_000,
+        100_000,
+        |l, r| {
+            l.key_by(key)
+                .interval_join(&r.key_by(key))
+                .between(-5, 5)
+                .join(|a: &Event, b: &Event| a.2 ^ b.2)
+        },
+    ));
+    // ±5 ms with 10 k keys: ~1.1 partners per record.
+    rows.push(run(
+        "interval join [-5, +5] ms, 10 k keys",
+        10_000_000,
+        10_000,
+        |l, r| {
+            l.key_by(key)
+                .interval_join(&r.key_by(key))
+                .between(-5, 5)
+                .join(|a: &Event, b: &Event| a.2 ^ b.2)
+        },
+    ));
+    // Tumbling 1 s with 1 M keys: ~1 record per key and side per window, ~1 pair.
+    rows.push(run(
+        "window join tumbling 1 s, 1 M keys",
+        10_000_000,
+        1_000_000,
+        |l, r| {
+            l.join(r)
+                .where_key(key)
+                .equal_to(key)
+                .window(TumblingEventTimeWindows::of(ms(1_000)))
+                .apply(|a: &Event, b: &Event| a.2 ^ b.2)
+        },
+    ));
+    // Sliding 2 s / 1 s with 1 M keys: each record in two windows, stored once (1 s panes).
+    rows.push(run(
+        "window join sliding 2 s / 1 s, 1 M keys",
+        10_000_000,
+        1_000_000,
+        |l, r| {
+            l.join(r)
+                .where_key(key)
+                .equal_to(key)
+                .window(SlidingEventTimeWindows::of(ms(2_000), ms(1_000)))
+                .apply(|a: &Event, b: &Event| a.2 ^ b.2)
+        },
+    ));
+    println!(
+        "| workload (1 shard) | events (both inputs) | keys | joined pairs | seconds | M events/s/core | state bytes/key (peak) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows.into_iter().flatten() {
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} |",
+            r.name,
+            r.events,
+            r.keys,
+            r.results,
+            r.seconds,
+            r.events as f64 / r.seconds / 1e6,
+            r.bytes_per_key,
+        );
+    }
+}
