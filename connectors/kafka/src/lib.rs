@@ -11,13 +11,18 @@
 //! exceptions are set-up (metadata, transaction init) and, in at-least-once mode, the flush at
 //! a barrier, which is what makes the checkpoint cover the records.
 
+pub mod admin;
 pub mod assignment;
 mod connection;
 pub mod delivery;
 mod error;
 pub mod position;
+mod sink;
 mod source;
+pub mod staged_epochs;
+mod transactional;
 
 pub use connection::KafkaConnection;
 pub use error::KafkaConnectorError;
+pub use sink::{KafkaOutput, KafkaSink, transactional_id};
 pub use source::{KafkaRecord, KafkaSource, KafkaSourceStats, OnDeserializeError};
