@@ -34,7 +34,7 @@ fn workspace_root() -> PathBuf {
 
 /// The noida-db binary, installed by the setup script if missing.
 pub fn noida_db() -> PathBuf {
-    let path = workspace_root().join(".venv-kafka/bin/noida-db");
+    let path = workspace_root().join(".venv-kafka/noida-db");
     if !path.exists() {
         let status = Command::new(workspace_root().join("scripts/setup-kafka.sh"))
             .stdout(Stdio::null())
@@ -101,9 +101,20 @@ impl Broker {
         }
     }
 
-    /// Starts it again on the same port and data directory.
+    /// Stops the broker gracefully (SIGTERM, as a service manager would) and waits for it.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill -TERM");
+            child.wait().ok();
+        }
+    }
+
+    /// Restarts it gracefully on the same port and data directory.
     pub fn restart(&mut self) {
-        self.stop();
+        self.terminate();
         let dir = self
             ._data
             .as_ref()
