@@ -16,13 +16,18 @@ pub mod assignment;
 mod connection;
 pub mod delivery;
 mod error;
+mod loader;
 pub mod position;
 mod sink;
 mod source;
 pub mod staged_epochs;
 mod transactional;
 
+/// The librdkafka binding the connector is built on, for settings and tools beyond it.
+pub use rdkafka;
+
 pub use connection::KafkaConnection;
 pub use error::KafkaConnectorError;
+pub use loader::TopicLoader;
 pub use sink::{KafkaOutput, KafkaSink, transactional_id};
 pub use source::{KafkaRecord, KafkaSource, KafkaSourceStats, OnDeserializeError};

@@ -91,6 +91,19 @@ pub struct KafkaSink<T> {
     topic: String,
     serialize: Arc<Serializer<T>>,
     guarantee: Guarantee,
+    event_time_timestamps: bool,
+}
+
+/// A staged record without its own timestamp: stamped when it is produced.
+const NO_TIMESTAMP: i64 = -1;
+
+/// Milliseconds since the epoch: the timestamp of records produced now. Set explicitly because
+/// a record sent without one reaches the broker as "no timestamp" (-1), which retention can
+/// treat as infinitely old (noida-db 0.2.3 deleted such records at once).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl<T> std::fmt::Debug for KafkaSink<T> {
@@ -115,6 +128,7 @@ impl<T: 'static> KafkaSink<T> {
             topic: topic.to_string(),
             serialize: Arc::new(serialize),
             guarantee: Guarantee::AtLeastOnce,
+            event_time_timestamps: false,
         }
     }
 
@@ -137,7 +151,18 @@ impl<T: 'static> KafkaSink<T> {
                 job: job.to_string(),
                 staging: staging.to_path_buf(),
             },
+            event_time_timestamps: false,
         }
+    }
+
+    /// Gives each Kafka record its event time as timestamp (by default: the time it is
+    /// produced; exactly-once: when its transaction is sent). Beware: a broker deletes records by timestamp under
+    /// time-based retention, so event times further back than `retention.ms` (replayed
+    /// history, Nexmark's synthetic times) are deleted as soon as they are written.
+    #[must_use]
+    pub fn timestamps_from_event_time(mut self) -> KafkaSink<T> {
+        self.event_time_timestamps = true;
+        self
     }
 }
 
@@ -161,6 +186,7 @@ impl<T: 'static> Sink<T> for KafkaSink<T> {
                     serialize: Arc::clone(&self.serialize),
                     out: KafkaOutput::default(),
                     timeout: self.connection.setup_timeout(),
+                    event_time_timestamps: self.event_time_timestamps,
                 }))
             }
             Guarantee::ExactlyOnce { job, staging } => Ok(Box::new(ExactlyOnceWriter {
@@ -174,6 +200,7 @@ impl<T: 'static> Sink<T> for KafkaSink<T> {
                 committer: None,
                 checkpointing: false,
                 next_unchecked: 1,
+                event_time_timestamps: self.event_time_timestamps,
             })),
         }
     }
@@ -215,6 +242,7 @@ struct AtLeastOnceWriter<T> {
     serialize: Arc<Serializer<T>>,
     out: KafkaOutput,
     timeout: Duration,
+    event_time_timestamps: bool,
 }
 
 impl<T> AtLeastOnceWriter<T> {
@@ -240,10 +268,16 @@ impl<T> AtLeastOnceWriter<T> {
 
 impl<T: 'static> SinkWriter<T> for AtLeastOnceWriter<T> {
     fn write(&mut self, records: &mut Vec<Record<T>>) -> OpResult {
+        let now = now_ms(); // once per batch
         for record in records.iter() {
             self.out.clear();
             (self.serialize)(&record.value, &mut self.out);
-            send_with_backpressure(&self.producer, &self.topic, record.ts, &self.out)?;
+            let ts = if self.event_time_timestamps {
+                record.ts
+            } else {
+                now
+            };
+            send_with_backpressure(&self.producer, &self.topic, ts, &self.out)?;
         }
         self.producer.poll(Duration::ZERO);
         Ok(self.check()?)
@@ -396,6 +430,7 @@ struct ExactlyOnceWriter<T> {
     checkpointing: bool,
     /// Without checkpoints: the epoch id the final commit uses (above the marker).
     next_unchecked: u64,
+    event_time_timestamps: bool,
 }
 
 impl<T> ExactlyOnceWriter<T> {
@@ -443,7 +478,11 @@ impl<T: 'static> SinkWriter<T> for ExactlyOnceWriter<T> {
             self.out.clear();
             (self.serialize)(&record.value, &mut self.out);
             self.staged.append(
-                record.ts,
+                if self.event_time_timestamps {
+                    record.ts
+                } else {
+                    NO_TIMESTAMP
+                },
                 self.out.partition.unwrap_or(-1),
                 self.out.key_bytes(),
                 &self.out.value,

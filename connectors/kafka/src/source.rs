@@ -283,7 +283,9 @@ impl DeadLetterProducer {
                 key: "corestrom.error",
                 value: Some(error),
             });
-        let mut out: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).headers(headers);
+        let mut out: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic)
+            .headers(headers)
+            .timestamp(crate::sink::now_ms());
         if let Some(key) = record.key {
             out = out.key(key);
         }

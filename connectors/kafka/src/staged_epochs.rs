@@ -15,7 +15,7 @@
 //! shard-S/C.staged             prepared for checkpoint C (20 digits): complete and fsynced
 //! ```
 //!
-//! Each entry: timestamp `i64`, partition `i32` (`-1`: the producer's partitioner), key length
+//! Each entry: timestamp `i64` (negative: none, the producer stamps it), partition `i32` (`-1`: the producer's partitioner), key length
 //! `u32` (`u32::MAX`: no key), key, value length `u32`, value; little-endian. A staged file is
 //! renamed into place only after its bytes are fsynced, so a complete name means complete
 //! bytes; a short read is reported as corruption, never skipped.

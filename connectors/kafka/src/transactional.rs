@@ -113,8 +113,14 @@ impl TransactionalProducer {
             .begin_transaction()
             .map_err(client(what("begin")))?;
         let result = (|| {
+            let now = crate::sink::now_ms();
             let sent = read_staged(staged, |timestamp, partition, key, value| {
-                self.send(timestamp, partition, key, value)
+                self.send(
+                    if timestamp < 0 { now } else { timestamp },
+                    partition,
+                    key,
+                    value,
+                )
             })?;
             let group =
                 self.marker

@@ -13,9 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use corestrom_kafka::KafkaConnection;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use corestrom_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use corestrom_kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use corestrom_kafka::rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// The environment variable that points the tests at existing brokers.
 pub const BROKERS_VAR: &str = "CORESTROM_KAFKA_BROKERS";
@@ -28,8 +28,18 @@ pub struct Broker {
     port: u16,
 }
 
+/// The workspace root: the nearest directory above the crate holding the setup script (this
+/// file is also used by the root crate's tests).
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("scripts/setup-kafka.sh").exists() {
+        assert!(
+            dir.pop(),
+            "no scripts/setup-kafka.sh above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
 }
 
 /// The noida-db binary, installed by the setup script if missing.
@@ -168,9 +178,15 @@ pub fn produce(brokers: &str, topic: &str, records: &[(i32, Option<Vec<u8>>, Vec
         .create()
         .expect("producer");
     for (partition, key, value) in records {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        // An explicit timestamp: noida-db's retention deletes records without one.
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
             .partition(*partition)
-            .payload(value.as_slice());
+            .payload(value.as_slice())
+            .timestamp(now);
         if let Some(key) = key {
             record = record.key(key.as_slice());
         }
