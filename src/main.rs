@@ -343,7 +343,12 @@ fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 #[cfg(feature = "kafka")]
-fn generate_into_kafka(config: &GeneratorConfig, splits: u32, brokers: &str, topic: &str) -> Result<()> {
+fn generate_into_kafka(
+    config: &GeneratorConfig,
+    splits: u32,
+    brokers: &str,
+    topic: &str,
+) -> Result<()> {
     let connection = corestrom::kafka::KafkaConnection::new(brokers);
     let events = corestrom_bench::nexmark::kafka::load_events(&connection, topic, splits, config)
         .with_context(|| format!("loading topic '{topic}' on {brokers}"))?;
@@ -523,7 +528,8 @@ fn kafka_events(env: &Env, args: &RunArgs, topic: &str) -> Result<Stream<Event>>
         .as_deref()
         .context("--kafka-input needs --kafka-brokers")?;
     let connection = corestrom::kafka::KafkaConnection::new(brokers);
-    let source = corestrom_bench::nexmark::kafka::event_source(connection, topic, args.kafka_bounded);
+    let source =
+        corestrom_bench::nexmark::kafka::event_source(connection, topic, args.kafka_bounded);
     Ok(env.source("nexmark", source))
 }
 

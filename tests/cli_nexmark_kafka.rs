@@ -7,9 +7,9 @@
 
 #![cfg(feature = "kafka")]
 
-mod support;
 #[path = "../connectors/kafka/tests/support/mod.rs"]
 mod kafka_support;
+mod support;
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -21,7 +21,9 @@ use support::{committed_lines, corestrom, diff, run_ok};
 fn output_rows(broker: &Broker, output: &str) -> HashMap<String, u32> {
     let mut rows = HashMap::new();
     for record in read_committed(&broker.address, output) {
-        *rows.entry(String::from_utf8(record.value).unwrap()).or_insert(0) += 1;
+        *rows
+            .entry(String::from_utf8(record.value).unwrap())
+            .or_insert(0) += 1;
     }
     rows
 }
@@ -30,10 +32,26 @@ fn output_rows(broker: &Broker, output: &str) -> HashMap<String, u32> {
 fn reference(dir: &std::path::Path, events: &str) -> HashMap<String, u32> {
     let file = dir.join("events.jsonl");
     let out = dir.join("reference");
-    run_ok(&["nexmark", "generate", "--events", events, "--splits", "2", "--out", file.to_str().unwrap()]);
     run_ok(&[
-        "nexmark", "--query", "q1", "--input", file.to_str().unwrap(), "--shards", "2",
-        "--output", out.to_str().unwrap(),
+        "nexmark",
+        "generate",
+        "--events",
+        events,
+        "--splits",
+        "2",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    run_ok(&[
+        "nexmark",
+        "--query",
+        "q1",
+        "--input",
+        file.to_str().unwrap(),
+        "--shards",
+        "2",
+        "--output",
+        out.to_str().unwrap(),
     ]);
     committed_lines(&out)
 }
@@ -45,27 +63,66 @@ fn kafka_in_kafka_out_matches_the_file_run_exactly_once_and_at_least_once() {
     let expected = reference(dir.path(), "50000");
     let input = topic("events");
     run_ok(&[
-        "nexmark", "generate", "--events", "50000", "--splits", "2", "--kafka-brokers",
-        &broker.address, "--topic", &input,
+        "nexmark",
+        "generate",
+        "--events",
+        "50000",
+        "--splits",
+        "2",
+        "--kafka-brokers",
+        &broker.address,
+        "--topic",
+        &input,
     ]);
 
     // Exactly once, with checkpoints, 3 shards over 2 partitions.
     let exactly = topic("q1-exactly");
     let state = dir.path().join("state");
     run_ok(&[
-        "nexmark", "--query", "q1", "--kafka-brokers", &broker.address, "--kafka-input", &input,
-        "--kafka-bounded", "--kafka-output", &exactly, "--shards", "3", "--state-dir",
-        state.to_str().unwrap(), "--checkpoint-interval", "50",
+        "nexmark",
+        "--query",
+        "q1",
+        "--kafka-brokers",
+        &broker.address,
+        "--kafka-input",
+        &input,
+        "--kafka-bounded",
+        "--kafka-output",
+        &exactly,
+        "--shards",
+        "3",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--checkpoint-interval",
+        "50",
     ]);
-    assert_eq!(diff(&expected, &output_rows(&broker, &exactly)), (0, 0, 0), "exactly once");
+    assert_eq!(
+        diff(&expected, &output_rows(&broker, &exactly)),
+        (0, 0, 0),
+        "exactly once"
+    );
 
     // At least once, no checkpoints: here (no failure) also every row once.
     let least = topic("q1-least");
     run_ok(&[
-        "nexmark", "--query", "q1", "--kafka-brokers", &broker.address, "--kafka-input", &input,
-        "--kafka-bounded", "--kafka-output", &least, "--shards", "2",
+        "nexmark",
+        "--query",
+        "q1",
+        "--kafka-brokers",
+        &broker.address,
+        "--kafka-input",
+        &input,
+        "--kafka-bounded",
+        "--kafka-output",
+        &least,
+        "--shards",
+        "2",
     ]);
-    assert_eq!(diff(&expected, &output_rows(&broker, &least)), (0, 0, 0), "at least once");
+    assert_eq!(
+        diff(&expected, &output_rows(&broker, &least)),
+        (0, 0, 0),
+        "at least once"
+    );
 }
 
 #[test]
@@ -75,15 +132,36 @@ fn killed_and_rerun_the_kafka_output_is_exactly_once() {
     let expected = reference(dir.path(), "100000");
     let input = topic("events");
     run_ok(&[
-        "nexmark", "generate", "--events", "100000", "--splits", "2", "--kafka-brokers",
-        &broker.address, "--topic", &input,
+        "nexmark",
+        "generate",
+        "--events",
+        "100000",
+        "--splits",
+        "2",
+        "--kafka-brokers",
+        &broker.address,
+        "--topic",
+        &input,
     ]);
     let output = topic("q1");
     let state = dir.path().join("state");
     let args = [
-        "nexmark", "--query", "q1", "--kafka-brokers", &broker.address, "--kafka-input", &input,
-        "--kafka-bounded", "--kafka-output", &output, "--shards", "2", "--state-dir",
-        state.to_str().unwrap(), "--checkpoint-interval", "10",
+        "nexmark",
+        "--query",
+        "q1",
+        "--kafka-brokers",
+        &broker.address,
+        "--kafka-input",
+        &input,
+        "--kafka-bounded",
+        "--kafka-output",
+        &output,
+        "--shards",
+        "2",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--checkpoint-interval",
+        "10",
     ];
     let mut kills = 0;
     for delay_ms in [150u64, 300, 450] {
@@ -111,7 +189,11 @@ fn killed_and_rerun_the_kafka_output_is_exactly_once() {
         kills += 1;
     }
     run_ok(&args);
-    assert_eq!(diff(&expected, &output_rows(&broker, &output)), (0, 0, 0), "after {kills} kills");
+    assert_eq!(
+        diff(&expected, &output_rows(&broker, &output)),
+        (0, 0, 0),
+        "after {kills} kills"
+    );
 }
 
 #[test]
@@ -134,13 +216,28 @@ fn kafka_flags_without_brokers_are_refused_with_the_flag_named() {
 
 #[test]
 fn unreachable_brokers_fail_the_run_with_a_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let address = format!("127.0.0.1:{port}");
     let out = corestrom()
-        .args(["nexmark", "--query", "q0", "--kafka-brokers", &address, "--kafka-input", "events"])
+        .args([
+            "nexmark",
+            "--query",
+            "q0",
+            "--kafka-brokers",
+            &address,
+            "--kafka-input",
+            "events",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("cannot reach the Kafka brokers at {address}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the Kafka brokers at {address}")),
+        "{stderr}"
+    );
 }

@@ -10,7 +10,9 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use corestrom_kafka::admin::create_topic;
-use corestrom_kafka::{KafkaConnection, KafkaConnectorError, KafkaOutput, KafkaSink, KafkaSource, TopicLoader};
+use corestrom_kafka::{
+    KafkaConnection, KafkaConnectorError, KafkaOutput, KafkaSink, KafkaSource, TopicLoader,
+};
 
 use crate::nexmark::config::GeneratorConfig;
 use crate::nexmark::generator::NexmarkGenerator;

@@ -14,9 +14,12 @@
 //!   started; a partition whose consumer position reached its stop offset (which also covers
 //!   transaction markers at the end of a transactional topic) is done.
 //! * **Event time** is the record's Kafka timestamp, or what a user extractor computes from the
-//!   value. Watermarks come from the job's `with_timestamps` downstream, which combines this
-//!   shard's records; partitions are not watermarked one by one (the runtime's reader interface
-//!   carries records only).
+//!   value. Watermarks come from the job's `with_timestamps` downstream, over all of this
+//!   shard's records: partitions are not yet watermarked one by one (the runtime's reader
+//!   interface carries records only). A shard that reads several partitions interleaves them
+//!   in librdkafka's fetch batches (thousands of records), so either give each shard one
+//!   partition or choose an out-of-orderness bound that covers a batch's time span; otherwise
+//!   windows drop the records that arrive behind another partition's watermark as late.
 //! * **Deserialization errors** follow [`OnDeserializeError`]: fail the job naming topic,
 //!   partition and offset (default), skip and count, or copy the raw record to a dead-letter
 //!   topic (flushed before the reader's position is taken, so a completed checkpoint never
