@@ -100,7 +100,7 @@ impl KafkaConnection {
             brokers: self.brokers.clone(),
             what,
             timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-            source,
+            source: Box::new(source),
         }
     }
 }

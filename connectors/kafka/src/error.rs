@@ -18,9 +18,9 @@ pub enum KafkaConnectorError {
         what: String,
         /// How long the request waited.
         timeout_ms: u64,
-        /// librdkafka's error.
+        /// librdkafka's error (boxed: it is large, and errors are rare).
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
     /// A topic the source should read does not exist or has no partitions.
     #[error("topic '{topic}' does not exist on {brokers} (or has no partitions)")]
@@ -35,9 +35,9 @@ pub enum KafkaConnectorError {
     Client {
         /// The call and its subject, e.g. "commit of transaction for checkpoint 7".
         what: String,
-        /// librdkafka's error.
+        /// librdkafka's error (boxed: it is large, and errors are rare).
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
     /// A record could not be deserialized and the policy is to fail.
     #[error(
@@ -122,6 +122,6 @@ pub(crate) fn client(
 ) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaConnectorError {
     move |source| KafkaConnectorError::Client {
         what: what.into(),
-        source,
+        source: Box::new(source),
     }
 }

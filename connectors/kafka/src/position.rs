@@ -49,8 +49,8 @@ pub fn encode(positions: &[PartitionPosition]) -> Vec<u8> {
 }
 
 /// Reads `N` bytes at `*at`, advancing it.
-fn take<'a, const N: usize>(
-    bytes: &'a [u8],
+fn take<const N: usize>(
+    bytes: &[u8],
     at: &mut usize,
     what: &str,
 ) -> Result<[u8; N], KafkaConnectorError> {

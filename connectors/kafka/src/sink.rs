@@ -374,13 +374,13 @@ impl Committer {
     /// Waits until every requested commit is done (end of the job only).
     fn stop(&mut self) -> Result<(), KafkaConnectorError> {
         let _ = self.requests.send(CommitRequest::Stop);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                return Err(KafkaConnectorError::Committer {
-                    shard: self.shard,
-                    message: "panicked".into(),
-                });
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            return Err(KafkaConnectorError::Committer {
+                shard: self.shard,
+                message: "panicked".into(),
+            });
         }
         self.check()
     }

@@ -392,10 +392,9 @@ impl<T> KafkaSourceReader<T> {
             if let Some(Offset::Offset(at)) = positions
                 .find_partition(&p.topic, p.partition)
                 .map(|e| e.offset())
+                && at >= p.stop
             {
-                if at >= p.stop {
-                    p.next = p.next.max(p.stop);
-                }
+                p.next = p.next.max(p.stop);
             }
         }
         Ok(())

@@ -46,7 +46,7 @@ fn run_job(brokers: &str, input: &str, output: &str, state: &str, job: &str) {
     )
     .key_by(|n: &u64| n % 7)
     .map(|n: u64| {
-        if n % 50 == 0 {
+        if n.is_multiple_of(50) {
             std::thread::sleep(Duration::from_millis(1));
         }
         n

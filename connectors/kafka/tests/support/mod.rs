@@ -170,8 +170,11 @@ pub fn topic(name: &str) -> String {
     )
 }
 
-/// Produces `(partition, key, value)` records and waits until all are acknowledged.
-pub fn produce(brokers: &str, topic: &str, records: &[(i32, Option<Vec<u8>>, Vec<u8>)]) {
+/// A record to produce: partition, key, value.
+pub type Outgoing = (i32, Option<Vec<u8>>, Vec<u8>);
+
+/// Produces records and waits until all are acknowledged.
+pub fn produce(brokers: &str, topic: &str, records: &[Outgoing]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
