@@ -12,3 +12,7 @@ pub use corestrom_runtime as runtime;
 pub mod prelude {
     pub use corestrom_operators::prelude::*;
 }
+
+/// The Kafka connector (feature `kafka`, on by default): see `corestrom_kafka`.
+#[cfg(feature = "kafka")]
+pub use corestrom_kafka as kafka;

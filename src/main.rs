@@ -130,6 +130,22 @@ struct RunArgs {
     /// Checkpoints without barrier alignment: after a crash some results may appear twice.
     #[arg(long, requires = "state_dir")]
     at_least_once: bool,
+    /// Kafka bootstrap brokers (host:port[,host:port]) for --kafka-input / --kafka-output.
+    #[arg(long)]
+    kafka_brokers: Option<String>,
+    /// Read FORMAT.md event lines (one per message, all partitions) from this topic instead of
+    /// generating events. Partitions are split between the shards; offsets are checkpointed.
+    #[arg(long, requires = "kafka_brokers", conflicts_with_all = ["input", "rate"])]
+    kafka_input: Option<String>,
+    /// With --kafka-input: stop at the offsets that were the latest when the job first started
+    /// (otherwise the job reads until it is stopped).
+    #[arg(long, requires = "kafka_input")]
+    kafka_bounded: bool,
+    /// Write the results to this topic, one JSON row per message. With --state-dir (and without
+    /// --at-least-once) exactly once, through Kafka transactions committed with each
+    /// checkpoint; otherwise at least once.
+    #[arg(long, requires = "kafka_brokers", conflicts_with = "output")]
+    kafka_output: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -150,8 +166,15 @@ struct GenerateArgs {
     #[arg(long, conflicts_with = "out")]
     split_dir: Option<PathBuf>,
     /// The output file.
-    #[arg(long, required_unless_present = "split_dir")]
+    #[arg(long, required_unless_present_any = ["split_dir", "topic"])]
     out: Option<PathBuf>,
+    /// Kafka bootstrap brokers: load the events into --topic instead of a file.
+    #[arg(long, requires = "topic", conflicts_with_all = ["out", "split_dir"])]
+    kafka_brokers: Option<String>,
+    /// The topic to load (created with --splits partitions if missing; split i goes to
+    /// partition i, one event line per message).
+    #[arg(long, requires = "kafka_brokers")]
+    topic: Option<String>,
 }
 
 /// One query or all of them.
@@ -290,6 +313,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
         seed: args.seed,
         ..GeneratorConfig::with_events(args.events, args.rate)
     };
+    if let (Some(brokers), Some(topic)) = (&args.kafka_brokers, &args.topic) {
+        return generate_into_kafka(&config, args.splits, brokers, topic);
+    }
     let summary = match (&args.split_dir, &args.out) {
         (Some(dir), _) => {
             let files = generate_split_files(&config, args.splits, dir)
@@ -314,6 +340,25 @@ fn generate(args: GenerateArgs) -> Result<()> {
         summary.events, summary.persons, summary.auctions, summary.bids, summary.bytes
     );
     Ok(())
+}
+
+#[cfg(feature = "kafka")]
+fn generate_into_kafka(
+    config: &GeneratorConfig,
+    splits: u32,
+    brokers: &str,
+    topic: &str,
+) -> Result<()> {
+    let connection = corestrom::kafka::KafkaConnection::new(brokers);
+    let events = corestrom_bench::nexmark::kafka::load_events(&connection, topic, splits, config)
+        .with_context(|| format!("loading topic '{topic}' on {brokers}"))?;
+    eprintln!("wrote {events} events into topic '{topic}' ({splits} partitions)");
+    Ok(())
+}
+
+#[cfg(not(feature = "kafka"))]
+fn generate_into_kafka(_: &GeneratorConfig, _: u32, _: &str, _: &str) -> Result<()> {
+    bail!("this corestrom was built without the `kafka` feature")
 }
 
 /// What one query run measured.
@@ -367,6 +412,7 @@ fn run_query(args: RunArgs) -> Result<()> {
             continue;
         }
         let output = match (&args.output, args.query) {
+            (None, _) if args.kafka_output.is_some() => kafka_output(&args, query)?,
             (None, _) => Output::Blackhole,
             (Some(dir), QuerySelection::One(_)) => Output::Files(dir.clone()),
             (Some(dir), QuerySelection::All) => Output::Files(dir.join(query.name())),
@@ -435,13 +481,47 @@ fn run_one(args: &RunArgs, query: Query, output: &Output) -> Result<RunSummary> 
     Ok(summarize(query, &report, process_cpu_s, stats.as_deref()))
 }
 
-/// Adds the event source: the files of --input, or the generator. Returns the file source's
-/// counters, if it is one.
+/// The Kafka results of `query`: exactly once with checkpoints (transactional ids from the
+/// query and topic, staged epochs under the state directory), at least once otherwise.
+#[cfg(feature = "kafka")]
+fn kafka_output(args: &RunArgs, query: Query) -> Result<Output> {
+    use corestrom_bench::nexmark::kafka::KafkaResults;
+    let (Some(brokers), Some(topic)) = (&args.kafka_brokers, &args.kafka_output) else {
+        bail!("--kafka-output needs --kafka-brokers");
+    };
+    let topic = match args.query {
+        QuerySelection::One(_) => topic.clone(),
+        QuerySelection::All => format!("{topic}-{}", query.name()),
+    };
+    let exactly_once = match (&args.state_dir, args.at_least_once) {
+        (Some(dir), false) => Some((
+            format!("nexmark-{}-{topic}", query.name()),
+            dir.join("kafka-staging"),
+        )),
+        _ => None,
+    };
+    Ok(Output::Kafka(KafkaResults {
+        connection: corestrom::kafka::KafkaConnection::new(brokers.clone()),
+        topic,
+        exactly_once,
+    }))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_output(_: &RunArgs, _: Query) -> Result<Output> {
+    bail!("this corestrom was built without the `kafka` feature")
+}
+
+/// Adds the event source: the files of --input, a Kafka topic, or the generator. Returns the
+/// file source's counters, if it is one.
 fn add_source(
     env: &Env,
     args: &RunArgs,
     progress: &Arc<AtomicU64>,
 ) -> Result<(Stream<Event>, Option<Arc<FileSourceStats>>)> {
+    if let Some(topic) = &args.kafka_input {
+        return Ok((kafka_events(env, args, topic)?, None));
+    }
     let Some(input) = &args.input else {
         let config = GeneratorConfig {
             seed: args.seed,
@@ -461,6 +541,23 @@ fn add_source(
     }
     let stats = source.stats();
     Ok((env.source("nexmark", source), Some(stats)))
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_events(env: &Env, args: &RunArgs, topic: &str) -> Result<Stream<Event>> {
+    let brokers = args
+        .kafka_brokers
+        .as_deref()
+        .context("--kafka-input needs --kafka-brokers")?;
+    let connection = corestrom::kafka::KafkaConnection::new(brokers);
+    let source =
+        corestrom_bench::nexmark::kafka::event_source(connection, topic, args.kafka_bounded);
+    Ok(env.source("nexmark", source))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_events(_: &Env, _: &RunArgs, _: &str) -> Result<Stream<Event>> {
+    bail!("this corestrom was built without the `kafka` feature")
 }
 
 /// User + system CPU seconds of this process so far.

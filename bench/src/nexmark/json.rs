@@ -466,6 +466,32 @@ fn diagnose(line: &str, error: &serde_json::Error) -> LineError {
     }
 }
 
+/// Decodes single event lines (e.g. Kafka messages): the canonical-line fast path first, then
+/// the full decoder; keeps the fast path's shared channel and URL texts between calls.
+#[derive(Debug, Default)]
+pub struct EventLineDecoder {
+    repeated: crate::nexmark::event_line::RepeatedTexts,
+}
+
+impl EventLineDecoder {
+    /// One event from one line (a trailing `\n` or `\r\n` is allowed).
+    ///
+    /// # Errors
+    /// What is wrong with the line and in which field, as in the file reader's errors.
+    pub fn decode(&mut self, line: &[u8]) -> Result<Event, String> {
+        let mut bytes = line.strip_suffix(b"\n").unwrap_or(line);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if let Some(event) = crate::nexmark::event_line::parse_event(bytes, &mut self.repeated) {
+            return Ok(event);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+        decode_line(text).map_err(|e| match e.field {
+            Some(field) => format!("field {field}: {}", e.reason),
+            None => e.reason,
+        })
+    }
+}
+
 /// Reads an event file line by line. See the module doc for what a valid line is.
 pub struct EventReader<R> {
     input: R,

@@ -17,6 +17,8 @@ pub mod file_source;
 pub mod files;
 pub mod generator;
 pub mod json;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod model;
 pub mod partitioned_csv;
 mod pools;

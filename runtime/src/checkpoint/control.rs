@@ -206,6 +206,11 @@ pub struct ShardCheckpoints {
     sinks: usize,
     last_injected: u64,
     pending: BTreeMap<u64, Pending>,
+    /// Sink transactions of checkpoints this shard has not begun yet. A barrier can reach a
+    /// sink first: when this shard's sources ended, an exchange aligns the barrier over the
+    /// other shards' channels alone and may deliver it before this shard's loop saw the
+    /// trigger. `begin` takes them over.
+    early: BTreeMap<u64, Vec<NamedBlob>>,
     drained_reported: bool,
 }
 
@@ -226,6 +231,7 @@ impl ShardCheckpoints {
             sinks: 0,
             last_injected: restored,
             pending: BTreeMap::new(),
+            early: BTreeMap::new(),
             drained_reported: false,
         }
     }
@@ -250,12 +256,13 @@ impl ShardCheckpoints {
             "checkpoints are injected in order"
         );
         self.last_injected = id;
+        let sinks = self.early.remove(&id).unwrap_or_default();
         self.pending.insert(
             id,
             Pending {
                 sources: None,
-                sinks: Vec::new(),
-                waiting: self.sinks,
+                waiting: self.sinks - sinks.len(),
+                sinks,
             },
         );
     }
@@ -289,11 +296,16 @@ impl ShardCheckpoints {
         transaction: &[u8],
         control: &CheckpointControl,
     ) {
+        let blob = NamedBlob::new(sink, transaction);
+        if id.0 > self.last_injected {
+            self.early.entry(id.0).or_default().push(blob);
+            return;
+        }
         let pending = self
             .pending
             .get_mut(&id.0)
-            .expect("a sink prepares only begun checkpoints");
-        pending.sinks.push(NamedBlob::new(sink, transaction));
+            .expect("a sink prepares a checkpoint once");
+        pending.sinks.push(blob);
         pending.waiting -= 1;
         self.try_complete(id.0, control);
     }
@@ -333,4 +345,67 @@ impl ShardCheckpoints {
 /// A sink failed to prepare or commit: the error names the sink.
 pub fn sink_error(sink: &str, e: OperatorError) -> OperatorError {
     OperatorError::Failed(format!("checkpoint of sink '{sink}': {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn control() -> CheckpointControl {
+        let config = CheckpointConfig::new(Duration::from_millis(10), "unused-state-dir");
+        CheckpointControl::new(config, 2, 128, 0)
+    }
+
+    fn acked_sinks(control: &CheckpointControl, id: u64, shard: usize) -> Option<Vec<NamedBlob>> {
+        control.lock().acks.get(&id)?[shard]
+            .as_ref()
+            .map(|s| s.sinks.clone())
+    }
+
+    #[test]
+    fn a_sink_may_prepare_a_checkpoint_before_its_shard_began_it() {
+        let control = control();
+        let mut shard = ShardCheckpoints::new(1, (64, 128), 0);
+        shard.register_sink();
+        shard.register_sink();
+        // The barrier of 1 reached the first sink through an exchange before the loop began 1.
+        shard.sink_prepared(CheckpointId(1), "early", b"t1", &control);
+        assert_eq!(acked_sinks(&control, 1, 1), None);
+        shard.begin(1);
+        shard.sources_injected(1, Vec::new(), &control);
+        assert_eq!(
+            acked_sinks(&control, 1, 1),
+            None,
+            "the second sink has not prepared"
+        );
+        shard.sink_prepared(CheckpointId(1), "late", b"t2", &control);
+        let sinks = acked_sinks(&control, 1, 1).expect("acknowledged");
+        assert_eq!(
+            sinks,
+            vec![
+                NamedBlob::new("early", b"t1"),
+                NamedBlob::new("late", b"t2")
+            ]
+        );
+    }
+
+    #[test]
+    fn in_order_prepares_acknowledge_once_sources_and_sinks_are_in() {
+        let control = control();
+        let mut shard = ShardCheckpoints::new(0, (0, 64), 0);
+        shard.register_sink();
+        shard.begin(1);
+        shard.sink_prepared(CheckpointId(1), "s", b"t", &control);
+        assert_eq!(
+            acked_sinks(&control, 1, 0),
+            None,
+            "sources not injected yet"
+        );
+        shard.sources_injected(1, Vec::new(), &control);
+        assert_eq!(
+            acked_sinks(&control, 1, 0),
+            Some(vec![NamedBlob::new("s", b"t")])
+        );
+    }
 }

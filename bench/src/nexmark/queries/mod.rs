@@ -61,6 +61,9 @@ pub enum Output {
     Blackhole,
     /// JSON-lines result files in this directory (q10: its partitioned CSV files).
     Files(PathBuf),
+    /// One JSON row per message in a Kafka topic.
+    #[cfg(feature = "kafka")]
+    Kafka(crate::nexmark::kafka::KafkaResults),
 }
 
 impl Output {
@@ -68,6 +71,8 @@ impl Output {
         match self {
             Output::Blackhole => stream.blackhole(),
             Output::Files(dir) => stream.sink("results", ResultSink::new(dir.clone())),
+            #[cfg(feature = "kafka")]
+            Output::Kafka(results) => stream.sink("results", results.sink::<T>()),
         }
     }
 
