@@ -76,13 +76,16 @@ impl Output {
         }
     }
 
-    /// q10's output: partitioned CSV files instead of JSON lines.
-    fn attach_partitioned<T: CsvRow>(&self, stream: &Stream<T>) {
+    /// q10's output: partitioned CSV files instead of JSON lines (a topic gets JSON rows: it
+    /// has no directories to partition by).
+    fn attach_partitioned<T: CsvRow + ResultRow>(&self, stream: &Stream<T>) {
         match self {
             Output::Blackhole => stream.blackhole(),
             Output::Files(dir) => {
                 stream.sink("partitioned files", PartitionedCsvSink::new(dir.clone()))
             }
+            #[cfg(feature = "kafka")]
+            Output::Kafka(results) => stream.sink("results", results.sink::<T>()),
         }
     }
 }

@@ -9,6 +9,8 @@ use corestrom_operators::prelude::*;
 use crate::nexmark::model::{Bid, Event};
 use crate::nexmark::partitioned_csv::{CsvLine, CsvRow};
 use crate::nexmark::queries::event_time::bids_in_event_time;
+use crate::nexmark::result_sink::ResultRow;
+use crate::nexmark::result::Row;
 use crate::nexmark::text::Text;
 
 /// (auction, bidder, price, dateTime, extra).
@@ -29,6 +31,16 @@ pub(crate) fn build(events: &Stream<Event>) -> Stream<Q10Row> {
         date_time: b.date_time,
         extra: b.extra,
     })
+}
+
+impl ResultRow for Q10Row {
+    fn columns<'a, W: std::io::Write>(&self, row: Row<'a, W>) -> Row<'a, W> {
+        row.int("auction", self.auction)
+            .int("bidder", self.bidder)
+            .int("price", self.price)
+            .timestamp("dateTime", self.date_time)
+            .str("extra", &self.extra)
+    }
 }
 
 impl CsvRow for Q10Row {
