@@ -9,8 +9,8 @@ use corestrom_operators::prelude::*;
 use crate::nexmark::model::{Bid, Event};
 use crate::nexmark::partitioned_csv::{CsvLine, CsvRow};
 use crate::nexmark::queries::event_time::bids_in_event_time;
-use crate::nexmark::result_sink::ResultRow;
 use crate::nexmark::result::Row;
+use crate::nexmark::result_sink::ResultRow;
 use crate::nexmark::text::Text;
 
 /// (auction, bidder, price, dateTime, extra).
