@@ -16,10 +16,14 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use corestrom_runtime::processing_time::ProcessingTimeCallback;
+use std::hash::Hash;
+
+use corestrom_runtime::state::checkpointer::StateCheckpointer;
+use corestrom_runtime::state::snapshot::{KeyGroupState, KeyGroupWriter, SnapshotError};
 use corestrom_runtime::time::wall_clock_ms;
 use corestrom_runtime::{
     Batch, BoxCollector, Clock, Collector, EventTime, NO_TIMESTAMP, OpResult, OperatorContext,
-    Record, Signal, Wakeup,
+    OperatorError, Record, Signal, StableHash, TimeDomain, TimerQueue, Wakeup,
 };
 
 /// The two outputs of a keyed operator, batched.
@@ -118,11 +122,61 @@ pub(crate) trait KeyedCore: 'static {
     ) -> OpResult;
     /// The earliest pending processing-time timer.
     fn next_processing_time(&mut self) -> Option<EventTime>;
+    /// Writes every entry of the keyed state and timers (checkpoint barrier or end of input).
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError>;
+    /// Loads one key group of a restored snapshot (before any record arrives).
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError>;
+    /// Why this operator cannot take part in checkpoints, if it cannot (checked at start).
+    fn refuses_checkpoints(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// One entry of a keyed operator's snapshot, as written: a key's state (whatever the operator
+/// keeps per key, e.g. a `(namespace, value)` pair of references) or a timer with its key and
+/// namespace. [`Entry`] is the same layout, owned, as read back (serde encodes a reference
+/// like the value).
+#[derive(serde::Serialize)]
+pub(crate) enum EntryRef<'a, K, N, V> {
+    Value(&'a K, V),
+    EventTimer(&'a K, &'a N, EventTime),
+    ProcessingTimer(&'a K, &'a N, EventTime),
+}
+
+/// A snapshot entry read back (see [`EntryRef`]).
+#[derive(serde::Deserialize)]
+pub(crate) enum Entry<K, N, V> {
+    Value(K, V),
+    EventTimer(K, N, EventTime),
+    ProcessingTimer(K, N, EventTime),
+}
+
+/// Writes the timers of `queue`, which follow `domain`, as snapshot entries.
+pub(crate) fn write_timers<K, N, V>(
+    queue: &TimerQueue<K, N>,
+    domain: TimeDomain,
+    writer: &mut KeyGroupWriter,
+) -> Result<(), SnapshotError>
+where
+    K: StableHash + serde::Serialize + Hash + Eq + Clone,
+    N: serde::Serialize + Hash + Eq + Clone,
+    V: serde::Serialize,
+{
+    for (key, namespace, at) in queue.iter() {
+        let entry: EntryRef<'_, K, N, V> = match domain {
+            TimeDomain::EventTime => EntryRef::EventTimer(key, namespace, at),
+            TimeDomain::ProcessingTime => EntryRef::ProcessingTimer(key, namespace, at),
+        };
+        writer.write(key, &entry)?;
+    }
+    Ok(())
 }
 
 struct Shared<C: KeyedCore> {
     operator: u32,
     core: C,
+    /// Present when the job checkpoints.
+    checkpointer: Option<StateCheckpointer>,
     out: Outputs<C::Out, C::Side>,
     clock: Clock,
     wakeup: Option<Wakeup>,
@@ -164,17 +218,31 @@ struct KeyedInput<C: KeyedCore> {
     shared: Rc<RefCell<Shared<C>>>,
 }
 
-/// Wraps `core` into its input collector, with `main` and `side` downstream, and registers it
-/// with the shard's processing-time service.
+/// Wraps `core` into its input collector, with `main` and `side` downstream, registers it
+/// with the shard's processing-time service, and loads its restored keyed state.
+///
+/// # Errors
+/// The restored state does not belong to this operator or does not decode.
 pub(crate) fn install<C: KeyedCore>(
     cx: &OperatorContext<'_>,
-    core: C,
+    mut core: C,
     main: BoxCollector<C::Out>,
     side: BoxCollector<C::Side>,
-) -> BoxCollector<C::In> {
+) -> Result<BoxCollector<C::In>, OperatorError> {
+    let start = cx.keyed_state()?;
+    if start.checkpointer.is_some()
+        && let Some(reason) = core.refuses_checkpoints()
+    {
+        return Err(OperatorError::Failed(reason));
+    }
+    for group in &start.restored {
+        core.restore(group)
+            .map_err(|e| OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name)))?;
+    }
     let shared = Rc::new(RefCell::new(Shared {
         operator: cx.operator,
         core,
+        checkpointer: start.checkpointer,
         out: Outputs::new(cx.config.batch_records, main, side),
         clock: cx.clock,
         wakeup: None,
@@ -185,7 +253,9 @@ pub(crate) fn install<C: KeyedCore>(
     let strong: Rc<RefCell<dyn ProcessingTimeCallback>> = shared.clone();
     let weak: Weak<RefCell<dyn ProcessingTimeCallback>> = Rc::downgrade(&strong);
     shared.borrow_mut().wakeup = Some(cx.processing_time.register(cx.operator, weak));
-    Box::new(KeyedInput { shared })
+    // Restored processing-time timers need their wake-up.
+    shared.borrow_mut().reschedule();
+    Ok(Box::new(KeyedInput { shared }))
 }
 
 impl<C: KeyedCore> Collector<C::In> for KeyedInput<C> {
@@ -226,9 +296,20 @@ impl<C: KeyedCore> Collector<C::In> for KeyedInput<C> {
             }
             Signal::End => {
                 s.ended = true;
+                if let Some(checkpointer) = s.checkpointer.as_mut() {
+                    checkpointer.on_end(|w| s.core.snapshot(w))?;
+                }
                 s.out.signal(signal)
             }
-            Signal::Status(_) | Signal::Barrier(_) | Signal::Tick(_) => s.out.signal(signal),
+            Signal::Barrier(id) => {
+                // Everything before the barrier is processed; its output goes first.
+                s.out.flush()?;
+                if let Some(checkpointer) = s.checkpointer.as_mut() {
+                    checkpointer.on_barrier(id, |w| s.core.snapshot(w))?;
+                }
+                s.out.signal(signal)
+            }
+            Signal::Status(_) | Signal::Tick(_) => s.out.signal(signal),
         }
     }
 }

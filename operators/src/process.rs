@@ -19,7 +19,12 @@ use corestrom_runtime::{
 };
 use std::hash::Hash;
 
-use crate::keyed_driver::{KeyedCore, Outputs};
+use crate::keyed_driver::{Entry, EntryRef, KeyedCore, Outputs, write_timers};
+use corestrom_runtime::StableHash;
+use corestrom_runtime::state::SnapshotHandle;
+use corestrom_runtime::state::snapshot::{
+    KeyGroupState, KeyGroupWriter, SnapshotError, StateData, read_entries,
+};
 
 /// User logic per key: called for each record and each timer of the record's key.
 ///
@@ -40,6 +45,16 @@ pub trait KeyedProcessFunction<K, I>: Clone + Send + Sync + 'static {
         _timestamp: EventTime,
         _ctx: &mut ProcessContext<'_, K, Self::Out, Self::Side>,
     ) {
+    }
+
+    /// The keyed state handles this function keeps as fields, always in the same order, so
+    /// that checkpoints snapshot them and a restarted job restores them (Flink registers state
+    /// through descriptors for the same reason). Return `Some(vec![])` when the function keeps
+    /// no keyed state. `None` (the default) means undeclared: the function then cannot run in
+    /// a checkpointing job, because its state would silently be lost on recovery. Timers need
+    /// no declaration; they are always part of the snapshot.
+    fn state_handles(&mut self) -> Option<Vec<&mut dyn SnapshotHandle<K>>> {
+        None
     }
 }
 
@@ -139,7 +154,7 @@ pub(crate) struct ProcessCore<K, I, KF, F> {
 
 impl<K, I, KF, F> KeyedCore for ProcessCore<K, I, KF, F>
 where
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     I: 'static,
     KF: Fn(&I) -> K + 'static,
     F: KeyedProcessFunction<K, I>,
@@ -215,5 +230,69 @@ where
 
     fn next_processing_time(&mut self) -> Option<EventTime> {
         self.timers.processing.earliest()
+    }
+
+    fn refuses_checkpoints(&mut self) -> Option<String> {
+        self.f.state_handles().is_none().then(|| {
+            "this keyed process function does not declare its state handles \
+             (`KeyedProcessFunction::state_handles`), so checkpoints cannot include its state; \
+             return `Some(vec![...])` with every handle it keeps (an empty list if none)"
+                .to_string()
+        })
+    }
+
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
+        let handles = self.f.state_handles().unwrap_or_default();
+        for (index, handle) in handles.into_iter().enumerate() {
+            let index = u16::try_from(index).expect("fewer than 65536 state handles");
+            handle.snapshot_entries(&mut |key, bytes| {
+                writer.write(
+                    key,
+                    &EntryRef::<K, VoidNamespace, _>::Value(key, (index, bytes)),
+                )
+            })?;
+        }
+        write_timers::<K, VoidNamespace, (u16, Vec<u8>)>(
+            &self.timers.event,
+            TimeDomain::EventTime,
+            writer,
+        )?;
+        write_timers::<K, VoidNamespace, (u16, Vec<u8>)>(
+            &self.timers.processing,
+            TimeDomain::ProcessingTime,
+            writer,
+        )
+    }
+
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError> {
+        let mut handles = self.f.state_handles().unwrap_or_default();
+        let timers = &mut self.timers;
+        let mut failure = Ok(());
+        read_entries::<Entry<K, VoidNamespace, (u16, Vec<u8>)>>(group, |entry| match entry {
+            Entry::Value(_, (index, bytes)) => {
+                let result = match handles.get_mut(usize::from(index)) {
+                    Some(handle) => handle.restore_entry(&bytes),
+                    None => Err(SnapshotError::Decode {
+                        key_group: group.key_group,
+                        offset: 0,
+                        len: bytes.len(),
+                        reason: format!(
+                            "the snapshot has state handle #{index}, the function declares {}",
+                            handles.len()
+                        ),
+                    }),
+                };
+                if failure.is_ok() {
+                    failure = result;
+                }
+            }
+            Entry::EventTimer(key, namespace, at) => {
+                timers.event.register(key, namespace, at);
+            }
+            Entry::ProcessingTimer(key, namespace, at) => {
+                timers.processing.register(key, namespace, at);
+            }
+        })?;
+        failure
     }
 }
