@@ -23,8 +23,12 @@ use std::marker::PhantomData;
 
 use corestrom_runtime::{Data, EventTime, OpResult, Record};
 
+use corestrom_runtime::StableHash;
+use corestrom_runtime::state::SnapshotHandle;
+use corestrom_runtime::state::snapshot::{KeyGroupState, KeyGroupWriter, SnapshotError, StateData};
+
 use crate::keyed_driver::{KeyedCoCore, Outputs, TimedCore};
-use crate::process::{ProcessContext, ProcessTimers};
+use crate::process::{ProcessContext, ProcessTimers, undeclared_state_handles};
 
 /// User logic per key over two inputs: called for each record of either input and each timer of
 /// the record's key.
@@ -59,6 +63,12 @@ pub trait KeyedCoProcessFunction<K, I1, I2>: Clone + Send + Sync + 'static {
         _ctx: &mut ProcessContext<'_, K, Self::Out, Self::Side>,
     ) {
     }
+
+    /// The keyed state handles this function keeps, as `KeyedProcessFunction::state_handles`:
+    /// `None` (the default) keeps it out of checkpointing jobs.
+    fn state_handles(&mut self) -> Option<Vec<&mut dyn SnapshotHandle<K>>> {
+        None
+    }
 }
 
 /// One shard's instance of a keyed co-process function.
@@ -87,7 +97,7 @@ where
 
 impl<K, I1, I2, K1, K2, F> TimedCore for CoProcessCore<K, I1, I2, K1, K2, F>
 where
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     I1: 'static,
     I2: 'static,
     K1: Fn(&I1) -> K + 'static,
@@ -120,11 +130,28 @@ where
     fn next_processing_time(&mut self) -> Option<EventTime> {
         self.timers.next_processing_time()
     }
+
+    fn refuses_checkpoints(&mut self) -> Option<String> {
+        self.f
+            .state_handles()
+            .is_none()
+            .then(|| undeclared_state_handles("keyed co-process function"))
+    }
+
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
+        let handles = self.f.state_handles().unwrap_or_default();
+        self.timers.snapshot(handles, writer)
+    }
+
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError> {
+        let handles = self.f.state_handles().unwrap_or_default();
+        self.timers.restore(handles, group)
+    }
 }
 
 impl<K, I1, I2, K1, K2, F> KeyedCoCore for CoProcessCore<K, I1, I2, K1, K2, F>
 where
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     I1: 'static,
     I2: 'static,
     K1: Fn(&I1) -> K + 'static,

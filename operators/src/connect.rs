@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 
 use corestrom_runtime::two_input::{Side, TwoInputOperator, two_inputs};
 use corestrom_runtime::{
-    Batch, BoxCollector, Data, EventTime, OpResult, OperatorContext, Signal, StableHash,
-    StreamStatus, op_scope,
+    Batch, BoxCollector, Data, EventTime, OpResult, OperatorContext, OperatorError, Signal,
+    StableHash, StreamStatus, op_scope,
 };
 
 use serde::Serialize;
@@ -63,6 +63,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
     pub(crate) fn keyed_operator<O: Data, S: Data, F>(
         &self,
         kind: &str,
+        snapshots_state: bool,
         factory: F,
     ) -> ProcessStreams<O, S>
     where
@@ -70,7 +71,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
                 &OperatorContext<'_>,
                 BoxCollector<O>,
                 BoxCollector<S>,
-            ) -> (BoxCollector<A>, BoxCollector<B>)
+            ) -> Result<(BoxCollector<A>, BoxCollector<B>), OperatorError>
             + Send
             + Sync
             + 'static,
@@ -82,9 +83,12 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
             name,
             self.first.node(),
             self.second.node(),
-            Box::new(move |cx, main, side| Ok(factory(cx, main, side))),
+            Box::new(factory),
         );
         inner.graph.set_stateful(main);
+        if snapshots_state {
+            inner.graph.set_snapshotted_state(main);
+        }
         drop(inner);
         ProcessStreams::new(Stream::new(env.clone(), main), Stream::new(env, side))
     }
@@ -165,7 +169,7 @@ where
         let key_first = self.key_first.clone();
         let key_second = self.key_second.clone();
         self.connected
-            .keyed_operator("co_process", move |cx, main, side| {
+            .keyed_operator("co_process", true, move |cx, main, side| {
                 keyed_driver::install_two_inputs(
                     cx,
                     CoProcessCore::new(key_first.clone(), key_second.clone(), f.clone()),

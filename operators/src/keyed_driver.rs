@@ -11,20 +11,28 @@
 //! calls the callback only between batches, never during a `push`, so the cell is never
 //! borrowed twice.
 //!
+//! Checkpoints: at `Barrier(n)` (aligned over both inputs for two-input cores) the core writes
+//! its keyed state and timers through the instance's `StateCheckpointer` before the barrier goes
+//! on; at the end of input it hands over its final state. At start it loads the key groups
+//! restored for it.
+//!
 //! Order of events, as Flink's: on a watermark the core fires every event-time timer at or below
 //! it, then the watermark goes downstream (to both outputs). The end of input arrives after the
 //! `END_OF_TIME` watermark, so every event-time timer has fired by then; pending processing-time
 //! timers are dropped at the end (Flink does the same for bounded input).
 
 use std::cell::RefCell;
+use std::hash::Hash;
 use std::rc::{Rc, Weak};
 
 use corestrom_runtime::processing_time::ProcessingTimeCallback;
+use corestrom_runtime::state::checkpointer::StateCheckpointer;
+use corestrom_runtime::state::snapshot::{KeyGroupState, KeyGroupWriter, SnapshotError};
 use corestrom_runtime::time::wall_clock_ms;
 use corestrom_runtime::two_input::{Side, TwoInputOperator, two_inputs};
 use corestrom_runtime::{
     Batch, BoxCollector, Clock, Collector, EventTime, NO_TIMESTAMP, OpResult, OperatorContext,
-    Record, Signal, StreamStatus, Wakeup,
+    OperatorError, Record, Signal, StableHash, StreamStatus, TimeDomain, TimerQueue, Wakeup,
 };
 
 /// The two outputs of a keyed operator, batched.
@@ -115,6 +123,54 @@ pub(crate) trait TimedCore: 'static {
     ) -> OpResult;
     /// The earliest pending processing-time timer.
     fn next_processing_time(&mut self) -> Option<EventTime>;
+    /// Writes every entry of the keyed state and timers (checkpoint barrier or end of input).
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError>;
+    /// Loads one key group of a restored snapshot (before any record arrives).
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError>;
+    /// Why this operator cannot take part in checkpoints, if it cannot (checked at start).
+    fn refuses_checkpoints(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// One entry of a keyed operator's snapshot, as written: a key's state (whatever the operator
+/// keeps per key, e.g. a `(namespace, value)` pair of references) or a timer with its key and
+/// namespace. [`Entry`] is the same layout, owned, as read back (serde encodes a reference
+/// like the value).
+#[derive(serde::Serialize)]
+pub(crate) enum EntryRef<'a, K, N, V> {
+    Value(&'a K, V),
+    EventTimer(&'a K, &'a N, EventTime),
+    ProcessingTimer(&'a K, &'a N, EventTime),
+}
+
+/// A snapshot entry read back (see [`EntryRef`]).
+#[derive(serde::Deserialize)]
+pub(crate) enum Entry<K, N, V> {
+    Value(K, V),
+    EventTimer(K, N, EventTime),
+    ProcessingTimer(K, N, EventTime),
+}
+
+/// Writes the timers of `queue`, which follow `domain`, as snapshot entries.
+pub(crate) fn write_timers<K, N, V>(
+    queue: &TimerQueue<K, N>,
+    domain: TimeDomain,
+    writer: &mut KeyGroupWriter,
+) -> Result<(), SnapshotError>
+where
+    K: StableHash + serde::Serialize + Hash + Eq + Clone,
+    N: serde::Serialize + Hash + Eq + Clone,
+    V: serde::Serialize,
+{
+    for (key, namespace, at) in queue.iter() {
+        let entry: EntryRef<'_, K, N, V> = match domain {
+            TimeDomain::EventTime => EntryRef::EventTimer(key, namespace, at),
+            TimeDomain::ProcessingTime => EntryRef::ProcessingTimer(key, namespace, at),
+        };
+        writer.write(key, &entry)?;
+    }
+    Ok(())
 }
 
 /// A keyed operator with one input.
@@ -152,6 +208,8 @@ pub(crate) trait KeyedCoCore: TimedCore {
 struct Shared<C: TimedCore> {
     operator: u32,
     core: C,
+    /// Present when the job checkpoints.
+    checkpointer: Option<StateCheckpointer>,
     out: Outputs<C::Out, C::Side>,
     clock: Clock,
     wakeup: Option<Wakeup>,
@@ -232,23 +290,50 @@ impl<C: TimedCore> Shared<C> {
             }
             Signal::End => {
                 self.ended = true;
+                if let Some(checkpointer) = self.checkpointer.as_mut() {
+                    checkpointer.on_end(|w| self.core.snapshot(w))?;
+                }
                 self.out.signal(signal)
             }
-            Signal::Status(_) | Signal::Barrier(_) | Signal::Tick(_) => self.out.signal(signal),
+            Signal::Barrier(id) => {
+                // Everything before the barrier is processed; its output goes first.
+                self.out.flush()?;
+                if let Some(checkpointer) = self.checkpointer.as_mut() {
+                    checkpointer.on_barrier(id, |w| self.core.snapshot(w))?;
+                }
+                self.out.signal(signal)
+            }
+            Signal::Status(_) | Signal::Tick(_) => self.out.signal(signal),
         }
     }
 }
 
-/// Builds the shared cell of `core` and registers it with the shard's processing-time service.
+/// Builds the shared cell of `core`, loads its restored keyed state, and registers it with the
+/// shard's processing-time service.
+///
+/// # Errors
+/// The restored state does not belong to this operator or does not decode, or the core cannot
+/// take part in the job's checkpoints.
 fn share<C: TimedCore>(
     cx: &OperatorContext<'_>,
-    core: C,
+    mut core: C,
     main: BoxCollector<C::Out>,
     side: BoxCollector<C::Side>,
-) -> Rc<RefCell<Shared<C>>> {
+) -> Result<Rc<RefCell<Shared<C>>>, OperatorError> {
+    let start = cx.keyed_state()?;
+    if start.checkpointer.is_some()
+        && let Some(reason) = core.refuses_checkpoints()
+    {
+        return Err(OperatorError::Failed(reason));
+    }
+    for group in &start.restored {
+        core.restore(group)
+            .map_err(|e| OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name)))?;
+    }
     let shared = Rc::new(RefCell::new(Shared {
         operator: cx.operator,
         core,
+        checkpointer: start.checkpointer,
         out: Outputs::new(cx.config.batch_records, main, side),
         clock: cx.clock,
         wakeup: None,
@@ -259,7 +344,9 @@ fn share<C: TimedCore>(
     let strong: Rc<RefCell<dyn ProcessingTimeCallback>> = shared.clone();
     let weak: Weak<RefCell<dyn ProcessingTimeCallback>> = Rc::downgrade(&strong);
     shared.borrow_mut().wakeup = Some(cx.processing_time.register(cx.operator, weak));
-    shared
+    // Restored processing-time timers need their wake-up.
+    shared.borrow_mut().reschedule();
+    Ok(shared)
 }
 
 /// The collector a one-input keyed operator's input feeds.
@@ -267,17 +354,19 @@ struct KeyedInput<C: KeyedCore> {
     shared: Rc<RefCell<Shared<C>>>,
 }
 
-/// Wraps `core` into its input collector, with `main` and `side` downstream, and registers it
-/// with the shard's processing-time service.
+/// Wraps `core` into its input collector, with `main` and `side` downstream (see [`share`]).
+///
+/// # Errors
+/// As [`share`].
 pub(crate) fn install<C: KeyedCore>(
     cx: &OperatorContext<'_>,
     core: C,
     main: BoxCollector<C::Out>,
     side: BoxCollector<C::Side>,
-) -> BoxCollector<C::In> {
-    Box::new(KeyedInput {
-        shared: share(cx, core, main, side),
-    })
+) -> Result<BoxCollector<C::In>, OperatorError> {
+    Ok(Box::new(KeyedInput {
+        shared: share(cx, core, main, side)?,
+    }))
 }
 
 impl<C: KeyedCore> Collector<C::In> for KeyedInput<C> {
@@ -290,23 +379,32 @@ impl<C: KeyedCore> Collector<C::In> for KeyedInput<C> {
     }
 }
 
+/// The collectors of a two-input core's first and second input.
+type TwoInputCollectors<C> = (
+    BoxCollector<<C as KeyedCoCore>::First>,
+    BoxCollector<<C as KeyedCoCore>::Second>,
+);
+
 /// A two-input keyed operator as `two_input::two_inputs` drives it.
 struct KeyedCoInput<C: KeyedCoCore> {
     shared: Rc<RefCell<Shared<C>>>,
 }
 
 /// Wraps a two-input `core` into the collectors of its first and second input, with `main` and
-/// `side` downstream, and registers it with the shard's processing-time service.
+/// `side` downstream (see [`share`]).
+///
+/// # Errors
+/// As [`share`].
 pub(crate) fn install_two_inputs<C: KeyedCoCore>(
     cx: &OperatorContext<'_>,
     core: C,
     main: BoxCollector<C::Out>,
     side: BoxCollector<C::Side>,
-) -> (BoxCollector<C::First>, BoxCollector<C::Second>) {
+) -> Result<TwoInputCollectors<C>, OperatorError> {
     let input = KeyedCoInput {
-        shared: share(cx, core, main, side),
+        shared: share(cx, core, main, side)?,
     };
-    two_inputs(input, cx.aligns_barriers())
+    Ok(two_inputs(input, cx.aligns_barriers()))
 }
 
 impl<C: KeyedCoCore> TwoInputOperator<C::First, C::Second> for KeyedCoInput<C> {

@@ -19,7 +19,12 @@ use corestrom_runtime::{
 };
 use std::hash::Hash;
 
-use crate::keyed_driver::{KeyedCore, Outputs, TimedCore};
+use crate::keyed_driver::{Entry, EntryRef, KeyedCore, Outputs, TimedCore, write_timers};
+use corestrom_runtime::StableHash;
+use corestrom_runtime::state::SnapshotHandle;
+use corestrom_runtime::state::snapshot::{
+    KeyGroupState, KeyGroupWriter, SnapshotError, StateData, read_entries,
+};
 
 /// User logic per key: called for each record and each timer of the record's key.
 ///
@@ -40,6 +45,16 @@ pub trait KeyedProcessFunction<K, I>: Clone + Send + Sync + 'static {
         _timestamp: EventTime,
         _ctx: &mut ProcessContext<'_, K, Self::Out, Self::Side>,
     ) {
+    }
+
+    /// The keyed state handles this function keeps as fields, always in the same order, so
+    /// that checkpoints snapshot them and a restarted job restores them (Flink registers state
+    /// through descriptors for the same reason). Return `Some(vec![])` when the function keeps
+    /// no keyed state. `None` (the default) means undeclared: the function then cannot run in
+    /// a checkpointing job, because its state would silently be lost on recovery. Timers need
+    /// no declaration; they are always part of the snapshot.
+    fn state_handles(&mut self) -> Option<Vec<&mut dyn SnapshotHandle<K>>> {
+        None
     }
 }
 
@@ -217,6 +232,83 @@ impl<K: Hash + Eq + Clone + 'static> ProcessTimers<K> {
     }
 }
 
+/// Why a function that did not declare its state handles cannot checkpoint.
+pub(crate) fn undeclared_state_handles(kind: &str) -> String {
+    format!(
+        "this {kind} does not declare its state handles (`state_handles`), so checkpoints \
+         cannot include its state; return `Some(vec![...])` with every handle it keeps (an empty \
+         list if none)"
+    )
+}
+
+/// A process function's snapshot entry: state handle `index`'s entry, encoded by the handle.
+type HandleEntry = (u16, Vec<u8>);
+
+impl<K: Hash + Eq + Clone + StableHash + StateData> ProcessTimers<K> {
+    /// Writes the entries of `handles` (tagged with their position) and every timer.
+    pub(crate) fn snapshot(
+        &self,
+        handles: Vec<&mut dyn SnapshotHandle<K>>,
+        writer: &mut KeyGroupWriter,
+    ) -> Result<(), SnapshotError> {
+        for (index, handle) in handles.into_iter().enumerate() {
+            let index = u16::try_from(index).expect("fewer than 65536 state handles");
+            handle.snapshot_entries(&mut |key, bytes| {
+                writer.write(
+                    key,
+                    &EntryRef::<K, VoidNamespace, _>::Value(key, (index, bytes)),
+                )
+            })?;
+        }
+        write_timers::<K, VoidNamespace, HandleEntry>(
+            &self.timers.event,
+            TimeDomain::EventTime,
+            writer,
+        )?;
+        write_timers::<K, VoidNamespace, HandleEntry>(
+            &self.timers.processing,
+            TimeDomain::ProcessingTime,
+            writer,
+        )
+    }
+
+    /// Loads one key group written by [`ProcessTimers::snapshot`] into `handles` and the timers.
+    pub(crate) fn restore(
+        &mut self,
+        mut handles: Vec<&mut dyn SnapshotHandle<K>>,
+        group: &KeyGroupState,
+    ) -> Result<(), SnapshotError> {
+        let timers = &mut self.timers;
+        let mut failure = Ok(());
+        read_entries::<Entry<K, VoidNamespace, HandleEntry>>(group, |entry| match entry {
+            Entry::Value(_, (index, bytes)) => {
+                let declared = handles.len();
+                let result = match handles.get_mut(usize::from(index)) {
+                    Some(handle) => handle.restore_entry(&bytes),
+                    None => Err(SnapshotError::Decode {
+                        key_group: group.key_group,
+                        offset: 0,
+                        len: bytes.len(),
+                        reason: format!(
+                            "the snapshot has state handle #{index}, the function declares {declared}"
+                        ),
+                    }),
+                };
+                if failure.is_ok() {
+                    failure = result;
+                }
+            }
+            Entry::EventTimer(key, namespace, at) => {
+                timers.event.register(key, namespace, at);
+            }
+            Entry::ProcessingTimer(key, namespace, at) => {
+                timers.processing.register(key, namespace, at);
+            }
+        })?;
+        failure
+    }
+}
+
 pub(crate) struct ProcessCore<K, I, KF, F> {
     pub(crate) key_fn: KF,
     pub(crate) f: F,
@@ -226,7 +318,7 @@ pub(crate) struct ProcessCore<K, I, KF, F> {
 
 impl<K, I, KF, F> TimedCore for ProcessCore<K, I, KF, F>
 where
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     I: 'static,
     KF: Fn(&I) -> K + 'static,
     F: KeyedProcessFunction<K, I>,
@@ -257,11 +349,28 @@ where
     fn next_processing_time(&mut self) -> Option<EventTime> {
         self.timers.next_processing_time()
     }
+
+    fn refuses_checkpoints(&mut self) -> Option<String> {
+        self.f
+            .state_handles()
+            .is_none()
+            .then(|| undeclared_state_handles("keyed process function"))
+    }
+
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
+        let handles = self.f.state_handles().unwrap_or_default();
+        self.timers.snapshot(handles, writer)
+    }
+
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError> {
+        let handles = self.f.state_handles().unwrap_or_default();
+        self.timers.restore(handles, group)
+    }
 }
 
 impl<K, I, KF, F> KeyedCore for ProcessCore<K, I, KF, F>
 where
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     I: 'static,
     KF: Fn(&I) -> K + 'static,
     F: KeyedProcessFunction<K, I>,

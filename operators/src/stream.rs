@@ -9,8 +9,9 @@ use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use corestrom_runtime::exchange::{BroadcastRoute, HashRoute, RoundRobinRoute};
+use corestrom_runtime::state::snapshot::StateData;
 use corestrom_runtime::{
-    Batch, BoxCollector, Data, EventTime, NodeId, OperatorContext, Sink, StableHash,
+    Batch, BoxCollector, Data, EventTime, NodeId, OperatorContext, OperatorError, Sink, StableHash,
 };
 use rustc_hash::FxHashMap;
 
@@ -20,7 +21,7 @@ use crate::filter_map::FilterMap;
 use crate::flat_map::FlatMap;
 use crate::inspect::Inspect;
 use crate::keyed_driver;
-use crate::keyed_reduce::{Fold, Reduce};
+use crate::keyed_reduce::{Fold, Reduce, restore_map};
 use crate::map::Map;
 use crate::process::{KeyedProcessFunction, ProcessCore, ProcessTimers};
 use crate::sink::{BlackholeSink, Collected, JsonLinesSink, PrintSink};
@@ -107,25 +108,47 @@ impl<T: Data> Stream<T> {
         Stream::new(self.env.clone(), node)
     }
 
+    /// Adds an operator whose instantiation may fail (e.g. restoring its state).
+    pub(crate) fn try_operator<O: Data>(
+        &self,
+        kind: &str,
+        factory: impl Fn(
+            &OperatorContext<'_>,
+            BoxCollector<O>,
+        ) -> Result<BoxCollector<T>, OperatorError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Stream<O> {
+        let mut inner = self.env.inner.borrow_mut();
+        let name = format!("{kind}#{}", inner.graph.len());
+        let node = inner
+            .graph
+            .add_operator::<T, O>(name, self.node, Box::new(factory));
+        drop(inner);
+        Stream::new(self.env.clone(), node)
+    }
+
     /// Adds an operator with a main output `O` and a side output `S` (two typed ports: each
     /// record goes to one of them, nothing is cloned).
     pub(crate) fn operator_with_side<O: Data, S: Data>(
         &self,
         kind: &str,
-        factory: impl Fn(&OperatorContext<'_>, BoxCollector<O>, BoxCollector<S>) -> BoxCollector<T>
+        factory: impl Fn(
+            &OperatorContext<'_>,
+            BoxCollector<O>,
+            BoxCollector<S>,
+        ) -> Result<BoxCollector<T>, OperatorError>
         + Send
         + Sync
         + 'static,
     ) -> (Stream<O>, Stream<S>) {
         let mut inner = self.env.inner.borrow_mut();
         let name = format!("{kind}#{}", inner.graph.len());
-        let (main, side) = inner.graph.add_operator_with_side::<T, O, S>(
-            name,
-            self.node,
-            Box::new(move |cx, main, side| Ok(factory(cx, main, side))),
-        );
-        // Only keyed process functions and windows have a side port: both keep keyed state.
-        inner.graph.set_stateful(main);
+        let (main, side) =
+            inner
+                .graph
+                .add_operator_with_side::<T, O, S>(name, self.node, Box::new(factory));
         drop(inner);
         (
             Stream::new(self.env.clone(), main),
@@ -133,8 +156,11 @@ impl<T: Data> Stream<T> {
         )
     }
 
-    fn mark_stateful(&self) {
-        self.env.inner.borrow_mut().graph.set_stateful(self.node);
+    /// Marks this stream's operator as keeping keyed state that it snapshots into checkpoints.
+    pub(crate) fn mark_snapshotted_state(&self) {
+        let mut inner = self.env.inner.borrow_mut();
+        inner.graph.set_stateful(self.node);
+        inner.graph.set_snapshotted_state(self.node);
     }
 
     /// Transforms every record.
@@ -405,7 +431,15 @@ where
             _k: PhantomData,
         }
     }
+}
 
+/// Keyed operators: their state is per key, so keys must be encodable for checkpoints.
+impl<T, K, KF> KeyedStream<T, K, KF>
+where
+    T: Data,
+    K: StableHash + Eq + Hash + Clone + Send + StateData,
+    KF: Fn(&T) -> K + Clone + Send + Sync + 'static,
+{
     /// Runs a keyed process function (Flink's `KeyedProcessFunction`) on every record and timer;
     /// the result derefs to the main output and has the side output.
     pub fn process<P: KeyedProcessFunction<K, T>>(&self, f: P) -> ProcessStreams<P::Out, P::Side> {
@@ -425,6 +459,7 @@ where
                         side,
                     )
                 });
+        main.mark_snapshotted_state();
         ProcessStreams { main, side }
     }
 
@@ -432,20 +467,25 @@ where
     /// `f(accumulated, record)`, and the new accumulated value is emitted.
     pub fn reduce<F>(&self, f: F) -> Stream<T>
     where
+        T: StateData,
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
     {
         let key = self.key.clone();
-        let stream = self.stream.operator("reduce", move |cx, down| {
-            Box::new(Reduce {
+        let stream = self.stream.try_operator("reduce", move |cx, down| {
+            let start = cx.keyed_state()?;
+            let mut state = FxHashMap::default();
+            restore_map(&mut state, &start.restored, cx.name)?;
+            Ok(Box::new(Reduce {
                 operator: cx.operator,
                 key: key.clone(),
                 f: f.clone(),
-                state: FxHashMap::default(),
+                state,
+                checkpointer: start.checkpointer,
                 out: Batch::with_capacity(cx.config.batch_records),
                 down,
-            })
+            }))
         });
-        stream.mark_stateful();
+        stream.mark_snapshotted_state();
         stream
     }
 
@@ -453,22 +493,26 @@ where
     /// `f(&mut acc, record)`, and `(key, acc)` is emitted.
     pub fn fold<A, F>(&self, init: A, f: F) -> Stream<(K, A)>
     where
-        A: Data + Sync,
+        A: Data + Sync + StateData,
         F: FnMut(&mut A, T) + Clone + Send + Sync + 'static,
     {
         let key = self.key.clone();
-        let stream = self.stream.operator("fold", move |cx, down| {
-            Box::new(Fold {
+        let stream = self.stream.try_operator("fold", move |cx, down| {
+            let start = cx.keyed_state()?;
+            let mut state = FxHashMap::default();
+            restore_map(&mut state, &start.restored, cx.name)?;
+            Ok(Box::new(Fold {
                 operator: cx.operator,
                 key: key.clone(),
                 init: init.clone(),
                 f: f.clone(),
-                state: FxHashMap::default(),
+                state,
+                checkpointer: start.checkpointer,
                 out: Batch::with_capacity(cx.config.batch_records),
                 down,
-            })
+            }))
         });
-        stream.mark_stateful();
+        stream.mark_snapshotted_state();
         stream
     }
 }

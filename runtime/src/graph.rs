@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::channel::{ChannelReceiver, ChannelSender, channel};
+use crate::checkpoint::state_store::RestoredState;
 use crate::checkpoint::{CheckpointControl, Guarantee, Manifest, ShardCheckpoints};
 use crate::collector::{BoxCollector, fan_out, union_inputs};
 use crate::config::JobConfig;
@@ -31,6 +32,8 @@ use crate::sink::{
     RestoredCheckpoint, Sink, SinkCheckpointing, SinkCollector, SinkCommit, SinkState,
 };
 use crate::source::{Source, SourceDriver, SplitContext};
+use crate::state::checkpointer::StateCheckpointer;
+use crate::state::snapshot::KeyGroupState;
 use crate::time::Clock;
 
 /// Values that can flow along a stream: moved between shards, cloned for fan-out and broadcast.
@@ -55,6 +58,20 @@ pub struct OperatorContext<'a> {
     pub name: &'a str,
     /// The shard's processing-time service, for operators with processing-time timers.
     pub processing_time: &'a ProcessingTimeService,
+    /// Set when the job checkpoints.
+    pub(crate) checkpointing: Option<&'a ShardCheckpointing>,
+    /// Keyed state restored from the checkpoint the job started from.
+    pub(crate) restored_state: &'a RefCell<RestoredState>,
+}
+
+/// What a stateful operator instance starts with: its restored key groups, and the handle that
+/// takes its snapshots when the job checkpoints.
+#[derive(Debug)]
+pub struct KeyedStateStart {
+    /// Key groups restored from the checkpoint the job started from (empty on a fresh start).
+    pub restored: Vec<KeyGroupState>,
+    /// Present when the job checkpoints.
+    pub checkpointer: Option<StateCheckpointer>,
 }
 
 /// Builds one operator instance: given its downstream, returns the collector its input feeds.
@@ -94,6 +111,8 @@ pub(crate) struct Node {
     pub(crate) name: String,
     /// Keeps keyed state in memory that checkpoints do not cover yet.
     pub(crate) stateful: bool,
+    /// Keeps keyed state and snapshots it into checkpoints.
+    pub(crate) snapshots_state: bool,
     pub(crate) inputs: Vec<NodeId>,
     pub(crate) spec: Box<dyn NodeSpec>,
 }
@@ -148,6 +167,17 @@ impl JobGraph {
         &self.nodes[node.0 as usize].name
     }
 
+    /// Marks a node as keeping keyed state that it snapshots into checkpoints (its instances
+    /// call `OperatorContext::keyed_state`): a checkpointing job gives its shards a store.
+    pub fn set_snapshotted_state(&mut self, node: NodeId) {
+        self.nodes[node.0 as usize].snapshots_state = true;
+    }
+
+    /// True when some node snapshots keyed state.
+    pub fn has_snapshotted_state(&self) -> bool {
+        self.nodes.iter().any(|n| n.snapshots_state)
+    }
+
     /// Marks a node as keeping keyed state in memory. Checkpoints do not snapshot such state
     /// yet, so a checkpointing job with such a node is refused rather than silently restored
     /// without its state.
@@ -186,6 +216,7 @@ impl JobGraph {
         self.nodes.push(Node {
             name: name.into(),
             stateful: false,
+            snapshots_state: false,
             inputs,
             spec,
         });
@@ -335,17 +366,17 @@ impl JobGraph {
     }
 
     pub(crate) fn validate_checkpointing(&self) -> Result<(), JobError> {
-        let stateful: Vec<&str> = self
+        let unsnapshotted: Vec<&str> = self
             .nodes
             .iter()
-            .filter(|n| n.stateful)
+            .filter(|n| n.stateful && !n.snapshots_state)
             .map(|n| n.name.as_str())
             .collect();
-        if stateful.is_empty() {
+        if unsnapshotted.is_empty() {
             return Ok(());
         }
         Err(JobError::Config(format!(
-            "operators {stateful:?} keep keyed state in memory, which checkpoints do not snapshot yet; \
+            "operators {unsnapshotted:?} keep keyed state in memory that checkpoints do not snapshot; \
              run this job without checkpoints"
         )))
     }
@@ -380,6 +411,8 @@ pub(crate) struct ShardBuild {
     /// Sinks' commit side, for the loop.
     pub(crate) sink_commits: Vec<Rc<RefCell<dyn SinkCommit>>>,
     pub(crate) processing_time: ProcessingTimeService,
+    /// Keyed state restored for this shard's operators, taken by each at instantiation.
+    pub(crate) restored_state: RefCell<RestoredState>,
 }
 
 /// The checkpoint side of one shard's build.
@@ -403,6 +436,40 @@ pub(crate) fn operator_key(node: NodeId, name: &str) -> String {
 }
 
 impl OperatorContext<'_> {
+    /// Registers this operator instance as keeping keyed state: returns the state restored for
+    /// it and, when the job checkpoints, the checkpointer its snapshots go through. The node
+    /// must have been marked with `JobGraph::set_snapshotted_state`. Call it once per instance.
+    ///
+    /// # Errors
+    /// The restored checkpoint holds another operator's state under this node id.
+    pub fn keyed_state(&self) -> Result<KeyedStateStart, OperatorError> {
+        let key = operator_key(NodeId(self.operator), self.name);
+        let restored = self
+            .restored_state
+            .borrow_mut()
+            .take(self.operator, &key)
+            .map_err(OperatorError::Failed)?;
+        let checkpointer = self.checkpointing.map(|cp| {
+            let groups = crate::hash::key_group_range(
+                self.split.shard,
+                self.config.max_key_groups,
+                self.split.shards,
+            );
+            StateCheckpointer::new(
+                self.operator,
+                key,
+                groups,
+                self.config.max_key_groups,
+                Rc::clone(&cp.shard),
+                Arc::clone(&cp.control),
+            )
+        });
+        Ok(KeyedStateStart {
+            restored,
+            checkpointer,
+        })
+    }
+
     /// True when the job takes exactly-once checkpoints: multi-input operators must hold back
     /// an input that is past a barrier until the others deliver it.
     pub fn aligns_barriers(&self) -> bool {
@@ -429,6 +496,8 @@ impl ShardBuild {
             operator: node.0,
             name: &self.names[node.0 as usize],
             processing_time: &self.processing_time,
+            checkpointing: self.checkpointing.as_ref(),
+            restored_state: &self.restored_state,
         }
     }
 }

@@ -16,6 +16,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::checkpoint::state_store::ShardStateStore;
 use crate::checkpoint::{CheckpointControl, Manifest, ShardCheckpoints};
 use crate::config::{JobConfig, Pinning, allowed_cpus};
 use crate::error::{JobError, ShardId};
@@ -81,6 +82,9 @@ pub struct JobReport {
     /// For a checkpointing job: trigger-to-complete duration of each checkpoint this run
     /// completed, in µs, in order.
     pub checkpoint_durations_us: Option<Vec<u64>>,
+    /// For a checkpointing job: the synchronous part of every keyed-state snapshot an operator
+    /// instance took at a barrier (empty without keyed state).
+    pub snapshot_pauses: Option<Vec<crate::checkpoint::SnapshotPause>>,
 }
 
 /// A running job.
@@ -143,6 +147,7 @@ impl JobHandle {
         }
         let cores = self.shards.min(crate::config::available_cores());
         let checkpoint_durations_us = self.control.checkpoints.as_ref().map(|c| c.durations_us());
+        let snapshot_pauses = self.control.checkpoints.as_ref().map(|c| c.snapshots());
         Ok(JobReport {
             elapsed,
             shards: self.shards,
@@ -150,6 +155,7 @@ impl JobHandle {
             totals,
             per_shard,
             checkpoint_durations_us,
+            snapshot_pauses,
         })
     }
 }
@@ -220,6 +226,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
     let cpus = allowed_cpus();
     let pin = config.pinning == Pinning::Auto && shards <= cpus.len();
 
+    let keeps_state = config.checkpoint.is_some() && graph.has_snapshotted_state();
     let mut threads = Vec::with_capacity(shards);
     for (shard, endpoints) in per_shard_endpoints.into_iter().enumerate() {
         let placement = if pin {
@@ -238,6 +245,14 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
             .name(&format!("corestrom-shard-{shard}"))
             // The shard loop parks itself; glommio's own spinning would only burn the core.
             .spin_before_park(Duration::from_millis(0))
+            // The executor polls io_uring completions only when a task queue's time slice
+            // ends (or every task waits). The shard loop is always runnable, so with a keyed-state
+            // store the slice bounds how late each I/O step of a seal is seen: 0.5 ms instead of 100 ms.
+            .preempt_timer(if keeps_state {
+                STORE_PREEMPT_TIMER
+            } else {
+                Duration::from_millis(100)
+            })
             .spawn(move || async move {
                 let split = SplitContext {
                     shard,
@@ -272,6 +287,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     checkpointing,
                     sink_commits: Vec::new(),
                     processing_time: Default::default(),
+                    restored_state: Default::default(),
                 };
                 let outcome = run_shard(graph, build, Arc::clone(&shard_control), parker).await;
                 match outcome {
@@ -305,6 +321,9 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
         shards,
     })
 }
+
+/// Time slice of a shard's task queue when it has a keyed-state store (see `execute`).
+const STORE_PREEMPT_TIMER: Duration = Duration::from_micros(500);
 
 /// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer
 /// ones are reported on stderr and skipped).
@@ -347,9 +366,17 @@ async fn run_shard(
     let names = Arc::clone(&build.names);
     let metrics = std::rc::Rc::clone(&build.metrics);
     let body = async move {
+        let store = open_state_store(&graph, &mut build).await?;
         crate::shard::instantiate(&graph, &mut build)?;
+        let leftover = build.restored_state.borrow().leftover();
+        if !leftover.is_empty() {
+            return Err(JobError::Checkpoint(format!(
+                "the restored checkpoint holds keyed state of operators {leftover:?} that this job does not have: \
+                 restore a checkpoint of the same job graph"
+            )));
+        }
         drop(graph);
-        crate::shard::run(build, control, parker).await
+        crate::shard::run(build, store, control, parker).await
     };
     match std::panic::AssertUnwindSafe(body).catch_unwind().await {
         Ok(Ok(())) => Ok(metrics.borrow().clone()),
@@ -371,6 +398,50 @@ async fn run_shard(
             })
         }
     }
+}
+
+/// Opens the shard's keyed-state store when the job checkpoints keyed state, and loads the
+/// state of the checkpoint it restarts from for the operators to take.
+async fn open_state_store(
+    graph: &JobGraph,
+    build: &mut ShardBuild,
+) -> Result<Option<ShardStateStore>, JobError> {
+    let Some(checkpointing) = &build.checkpointing else {
+        return Ok(None);
+    };
+    if !graph.has_snapshotted_state() {
+        let restored_state = checkpointing
+            .restore
+            .as_ref()
+            .and_then(|m| m.per_shard[build.split.shard].store.as_ref())
+            .is_some_and(|s| !s.operators.is_empty());
+        if restored_state {
+            return Err(JobError::Checkpoint(
+                "the restored checkpoint holds keyed state, but this job keeps none: \
+                 restore a checkpoint of the same job graph"
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let shard = build.split.shard;
+    let restore = match &checkpointing.restore {
+        Some(manifest) => match &manifest.per_shard[shard].store {
+            Some(store) => Some((manifest.checkpoint, store)),
+            None => {
+                return Err(JobError::Checkpoint(format!(
+                    "checkpoint {} has no keyed state for shard {shard}, but this job keeps keyed state: \
+                     restore a checkpoint of the same job graph",
+                    manifest.checkpoint
+                )));
+            }
+        },
+        None => None,
+    };
+    let state_dir = checkpointing.control.config().state_dir.clone();
+    let (store, restored) = ShardStateStore::open(&state_dir, shard, restore).await?;
+    build.restored_state = std::cell::RefCell::new(restored);
+    Ok(Some(store))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

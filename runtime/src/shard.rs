@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::checkpoint::state_store::ShardStateStore;
 use crate::checkpoint::{CheckpointControl, ShardCheckpoints};
 use crate::error::{JobError, OperatorError};
 use crate::graph::{JobGraph, NodeId, ShardBuild};
@@ -127,6 +128,7 @@ fn operator_name(build: &ShardBuild, operator: u32) -> String {
 /// Runs the shard until every driver finished and every outbox drained, or the job stops.
 pub(crate) async fn run(
     mut build: ShardBuild,
+    mut store: Option<ShardStateStore>,
     control: Arc<JobControl>,
     parker: Arc<Parker>,
 ) -> Result<(), JobError> {
@@ -154,6 +156,9 @@ pub(crate) async fn run(
         let mut progress = false;
         if let Some(turn) = checkpoints.as_mut() {
             progress |= turn.run(&mut build, &control)?;
+            if let Some(store) = store.as_mut() {
+                progress |= turn.persist_state(store, &build)?;
+            }
         }
         let mut open_drivers = 0;
         let mut wake_at_ns = u64::MAX;
@@ -211,6 +216,13 @@ pub(crate) async fn run(
                 Some(_) => {}
             }
         }
+        // The store's writes and the seal's fsync complete through the executor's reactor,
+        // which polls when the task queue's time slice ends: offer the slice every turn until
+        // the checkpoint is acknowledged (and never park the thread meanwhile).
+        let durability_pending = store.as_ref().is_some_and(|s| s.durability_pending());
+        if durability_pending {
+            glommio::yield_if_needed().await;
+        }
         if progress {
             idle_since = None;
             glommio::yield_if_needed().await;
@@ -236,7 +248,7 @@ pub(crate) async fn run(
             .any(|d| !d.is_finished() && d.has_input())
             || build.pumps.iter().any(|p| p.borrow().could_progress());
         let now_ns = clock.now_ns();
-        if work_waiting || control.is_stopping() || wake_at_ns <= now_ns {
+        if work_waiting || durability_pending || control.is_stopping() || wake_at_ns <= now_ns {
             parker.cancel_park();
             continue;
         }
@@ -331,6 +343,37 @@ impl CheckpointTurn {
             progress = true;
         }
         Ok(progress)
+    }
+}
+
+impl CheckpointTurn {
+    /// Persists the keyed state of checkpoints complete on this shard (the acknowledgement
+    /// follows when the seal is durable), and releases store positions no retained checkpoint
+    /// needs. True when it persisted something.
+    fn persist_state(
+        &mut self,
+        store: &mut ShardStateStore,
+        build: &ShardBuild,
+    ) -> Result<bool, JobError> {
+        if let Some(failure) = store.failure() {
+            return Err(JobError::Checkpoint(format!(
+                "shard {}: {failure}",
+                build.split.shard
+            )));
+        }
+        let ready = self.shard.borrow_mut().take_ready();
+        let persisted = !ready.is_empty();
+        for checkpoint in ready {
+            crate::checkpoint::fault::hit("shard.after_snapshot");
+            store.persist(
+                checkpoint.id,
+                checkpoint.snapshot,
+                checkpoint.state,
+                Arc::clone(&self.control),
+            );
+        }
+        store.release_completed(self.committed, self.control.config().retained);
+        Ok(persisted)
     }
 }
 

@@ -110,6 +110,11 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
         self.live.is_empty()
     }
 
+    /// Every live timer, in unspecified order (for snapshots).
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &N, EventTime)> {
+        self.live.iter().map(|(k, n, t)| (k, n, *t))
+    }
+
     /// The earliest live timestamp.
     pub fn earliest(&mut self) -> Option<EventTime> {
         loop {

@@ -30,10 +30,13 @@ use std::collections::vec_deque::Iter;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
+use corestrom_runtime::state::snapshot::{KeyGroupState, KeyGroupWriter, SnapshotError};
 use corestrom_runtime::{
     Data, EventTime, NO_TIMESTAMP, OpResult, OperatorError, Record, TimerQueue,
 };
 use rustc_hash::FxHashMap;
+
+use super::JOIN_NOT_CHECKPOINTED;
 
 use crate::keyed_driver::{KeyedCoCore, Outputs, TimedCore};
 use crate::window::{AlignedSpec, window_start};
@@ -298,6 +301,18 @@ where
 
     fn next_processing_time(&mut self) -> Option<EventTime> {
         None
+    }
+
+    fn refuses_checkpoints(&mut self) -> Option<String> {
+        Some(JOIN_NOT_CHECKPOINTED.to_string())
+    }
+
+    fn snapshot(&mut self, _writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
+        unreachable!("{JOIN_NOT_CHECKPOINTED}")
+    }
+
+    fn restore(&mut self, _group: &KeyGroupState) -> Result<(), SnapshotError> {
+        unreachable!("{JOIN_NOT_CHECKPOINTED}")
     }
 }
 

@@ -30,7 +30,11 @@ use super::types::record_time;
 use super::assigner::AlignedSpec;
 use super::function::WindowAgg;
 use super::types::{Window, window_start};
-use crate::keyed_driver::{KeyedCore, Outputs, TimedCore};
+use crate::keyed_driver::{Entry, EntryRef, KeyedCore, Outputs, TimedCore, write_timers};
+use corestrom_runtime::StableHash;
+use corestrom_runtime::state::snapshot::{
+    KeyGroupState, KeyGroupWriter, SnapshotError, StateData, read_entries,
+};
 
 pub(crate) struct AlignedCore<T, K, KF, W, G: WindowAgg<T>, P, O> {
     key_fn: KF,
@@ -165,7 +169,7 @@ where
 
 impl<T, K, KF, W, G, P, O> TimedCore for AlignedCore<T, K, KF, W, G, P, O>
 where
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     KF: Fn(&T) -> K + 'static,
     W: Window,
     G: WindowAgg<T>,
@@ -206,11 +210,30 @@ where
             None
         }
     }
+
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
+        for ((key, pane), acc) in &self.panes {
+            let entry = EntryRef::<K, EventTime, _>::Value(key, (pane, acc));
+            writer.write(key, &entry)?;
+        }
+        write_timers::<K, EventTime, (EventTime, &G::Acc)>(&self.timers, self.domain, writer)
+    }
+
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError> {
+        read_entries::<Entry<K, EventTime, (EventTime, G::Acc)>>(group, |entry| match entry {
+            Entry::Value(key, (pane, acc)) => {
+                self.panes.insert((key, pane), acc);
+            }
+            Entry::EventTimer(key, end, at) | Entry::ProcessingTimer(key, end, at) => {
+                self.timers.register(key, end, at);
+            }
+        })
+    }
 }
 
 impl<T, K, KF, W, G, P, O> KeyedCore for AlignedCore<T, K, KF, W, G, P, O>
 where
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     KF: Fn(&T) -> K + 'static,
     W: Window,
     G: WindowAgg<T>,

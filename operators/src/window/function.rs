@@ -6,10 +6,11 @@
 //! merging session windows.
 
 use corestrom_runtime::state::AggregateFunction;
+use corestrom_runtime::state::snapshot::StateData;
 
 /// An incremental window accumulator over elements `T`.
 pub(crate) trait WindowAgg<T>: Clone + Send + Sync + 'static {
-    type Acc: Clone + 'static;
+    type Acc: Clone + StateData;
     type Result;
     fn create(&mut self) -> Self::Acc;
     fn add(&mut self, acc: &mut Self::Acc, value: T);
@@ -23,7 +24,7 @@ pub(crate) struct ReduceAgg<F>(pub(crate) F);
 
 impl<T, F> WindowAgg<T> for ReduceAgg<F>
 where
-    T: Clone + 'static,
+    T: Clone + StateData,
     F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
 {
     type Acc = Option<T>;
@@ -74,7 +75,7 @@ impl<T, A: AggregateFunction<T>> WindowAgg<T> for AggregateAgg<A> {
 #[derive(Clone)]
 pub(crate) struct ListAgg;
 
-impl<T: Clone + 'static> WindowAgg<T> for ListAgg {
+impl<T: Clone + StateData> WindowAgg<T> for ListAgg {
     type Acc = Vec<T>;
     type Result = Vec<T>;
     fn create(&mut self) -> Vec<T> {

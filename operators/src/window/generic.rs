@@ -32,11 +32,16 @@ use super::assigner::WindowAssigner;
 use super::function::WindowAgg;
 use super::trigger::{TimerRequest, Trigger, TriggerContext, TriggerResult};
 use super::types::Window;
-use crate::keyed_driver::{KeyedCore, Outputs, TimedCore};
+use crate::keyed_driver::{Entry, EntryRef, KeyedCore, Outputs, TimedCore, write_timers};
+use corestrom_runtime::StableHash;
+use corestrom_runtime::state::snapshot::{
+    KeyGroupState, KeyGroupWriter, SnapshotError, StateData, read_entries,
+};
 
 /// The live windows of every key.
 type WindowsByKey<K, W, Acc, S> = FxHashMap<K, Vec<Slot<W, Acc, S>>>;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Slot<W, Acc, S> {
     window: W,
     acc: Option<Acc>,
@@ -353,7 +358,7 @@ where
 impl<T, K, KF, A, Tr, G, P, O> TimedCore for GenericCore<T, K, KF, A, Tr, G, P, O>
 where
     T: Clone + 'static,
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     KF: Fn(&T) -> K + 'static,
     A: WindowAssigner,
     Tr: Trigger<T, A::W>,
@@ -385,12 +390,44 @@ where
     fn next_processing_time(&mut self) -> Option<EventTime> {
         self.timers.processing.earliest()
     }
+
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
+        for (key, slots) in &self.windows {
+            writer.write(key, &EntryRef::<K, A::W, _>::Value(key, slots))?;
+        }
+        type Written<'a, W, Acc, S> = &'a Vec<Slot<W, Acc, S>>;
+        write_timers::<K, A::W, Written<'_, A::W, G::Acc, Tr::State>>(
+            &self.timers.event,
+            TimeDomain::EventTime,
+            writer,
+        )?;
+        write_timers::<K, A::W, Written<'_, A::W, G::Acc, Tr::State>>(
+            &self.timers.processing,
+            TimeDomain::ProcessingTime,
+            writer,
+        )
+    }
+
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError> {
+        type Read<W, Acc, S> = Vec<Slot<W, Acc, S>>;
+        read_entries::<Entry<K, A::W, Read<A::W, G::Acc, Tr::State>>>(group, |entry| match entry {
+            Entry::Value(key, slots) => {
+                self.windows.insert(key, slots);
+            }
+            Entry::EventTimer(key, window, at) => {
+                self.timers.event.register(key, window, at);
+            }
+            Entry::ProcessingTimer(key, window, at) => {
+                self.timers.processing.register(key, window, at);
+            }
+        })
+    }
 }
 
 impl<T, K, KF, A, Tr, G, P, O> KeyedCore for GenericCore<T, K, KF, A, Tr, G, P, O>
 where
     T: Clone + 'static,
-    K: Hash + Eq + Clone + 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
     KF: Fn(&T) -> K + 'static,
     A: WindowAssigner,
     Tr: Trigger<T, A::W>,

@@ -45,6 +45,7 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use corestrom_runtime::state::AggregateFunction;
+use corestrom_runtime::state::snapshot::StateData;
 use corestrom_runtime::{Data, StableHash};
 
 pub use assigner::{
@@ -102,7 +103,7 @@ impl<O: Data, T: Data> WindowStreams<O, T> {
 impl<T, K, KF> KeyedStream<T, K, KF>
 where
     T: Data,
-    K: StableHash + Eq + Hash + Clone + Send + 'static,
+    K: StableHash + Eq + Hash + Clone + Send + StateData,
     KF: Fn(&T) -> K + Clone + Send + Sync + 'static,
 {
     /// Cuts the keyed stream into windows of `assigner`, with its default trigger.
@@ -132,7 +133,7 @@ where
 impl<T, K, KF, A, Tr> WindowedStream<T, K, KF, A, Tr>
 where
     T: Data,
-    K: StableHash + Eq + Hash + Clone + Send + 'static,
+    K: StableHash + Eq + Hash + Clone + Send + StateData,
     KF: Fn(&T) -> K + Clone + Send + Sync + 'static,
     A: WindowAssigner,
     Tr: Trigger<T, A::W>,
@@ -158,6 +159,7 @@ where
     /// Incremental reduce: each window emits `f` folded over its elements.
     pub fn reduce<F>(&self, f: F) -> WindowStreams<T, T>
     where
+        T: StateData,
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
     {
         self.build(
@@ -170,6 +172,7 @@ where
     /// Incremental reduce, then `process(key, window, reduced, out)` per firing.
     pub fn reduce_with<F, P, O>(&self, f: F, process: P) -> WindowStreams<O, T>
     where
+        T: StateData,
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
         P: FnMut(&K, &A::W, T, &mut Vec<O>) + Clone + Send + Sync + 'static,
         O: Data,
@@ -203,6 +206,7 @@ where
     /// Full-window processing: `process(key, window, elements, out)` sees every element.
     pub fn process<P, O>(&self, process: P) -> WindowStreams<O, T>
     where
+        T: StateData,
         P: FnMut(&K, &A::W, Vec<T>, &mut Vec<O>) + Clone + Send + Sync + 'static,
         O: Data,
     {
@@ -258,6 +262,7 @@ where
                         ),
                     }
                 });
+        main.mark_snapshotted_state();
         WindowStreams { main, late }
     }
 }

@@ -82,7 +82,7 @@ impl TriggerContext<'_> {
 /// Decides when windows of elements `T` fire (Flink's `Trigger<T, W>`).
 pub trait Trigger<T, W: Window>: Clone + Send + Sync + 'static {
     /// Per-window state of the trigger (e.g. a count); `Default` is the fresh state.
-    type State: Default + Clone + 'static;
+    type State: Default + Clone + corestrom_runtime::state::snapshot::StateData;
     /// An element was added to `window`.
     fn on_element(
         &mut self,

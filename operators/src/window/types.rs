@@ -7,7 +7,9 @@ use corestrom_runtime::timers::TimeDomain;
 use corestrom_runtime::{EventTime, NO_TIMESTAMP, OperatorError};
 
 /// A window: a namespace for keyed window state with a last timestamp.
-pub trait Window: Clone + Eq + Hash + Debug + Send + Sync + 'static {
+pub trait Window:
+    Clone + Eq + Hash + Debug + Send + Sync + corestrom_runtime::state::snapshot::StateData
+{
     /// The largest timestamp that belongs to the window (`end - 1` for time windows).
     fn max_timestamp(&self) -> EventTime;
     /// The time window `[start, end)`; only called by assigners that produce time windows.
@@ -19,7 +21,9 @@ pub trait Window: Clone + Eq + Hash + Debug + Send + Sync + 'static {
 }
 
 /// The time window `[start, end)` (end exclusive, as Flink's `TimeWindow`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TimeWindow {
     /// First timestamp in the window.
     pub start: EventTime,
@@ -63,7 +67,9 @@ impl Window for TimeWindow {
 
 /// The one window of `GlobalWindows`; its last timestamp is `EventTime::MAX`, so it never ends
 /// by time and its state is never cleaned up by time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct GlobalWindow;
 
 impl Window for GlobalWindow {

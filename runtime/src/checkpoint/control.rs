@@ -15,6 +15,19 @@ use crate::checkpoint::CheckpointConfig;
 use crate::checkpoint::manifest::{self, Manifest, NamedBlob, ShardSnapshot};
 use crate::element::CheckpointId;
 use crate::error::{JobError, OperatorError};
+use crate::state::snapshot::OperatorState;
+
+/// The synchronous part of one operator instance's keyed-state snapshot: the time its shard
+/// spent encoding the state at the barrier, and the bytes it produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPause {
+    /// The checkpoint.
+    pub checkpoint: u64,
+    /// Encoding time in µs (the shard processes nothing else meanwhile).
+    pub pause_us: u64,
+    /// Encoded bytes.
+    pub bytes: u64,
+}
 
 /// Shared by every shard of a job that checkpoints.
 #[derive(Debug)]
@@ -35,6 +48,8 @@ struct Inner {
     last_trigger: Instant,
     /// Trigger-to-manifest time of every checkpoint this run completed, in µs.
     durations_us: Vec<u64>,
+    /// Every keyed-state snapshot an operator instance took at a barrier.
+    snapshots: Vec<SnapshotPause>,
     acks: BTreeMap<u64, Vec<Option<ShardSnapshot>>>,
     drained: Vec<bool>,
     completed_count: u64,
@@ -60,6 +75,7 @@ impl CheckpointControl {
             inner: Mutex::new(Inner {
                 last_trigger: Instant::now(),
                 durations_us: Vec::new(),
+                snapshots: Vec::new(),
                 acks: BTreeMap::new(),
                 drained: vec![false; shards],
                 completed_count: 0,
@@ -96,6 +112,16 @@ impl CheckpointControl {
     /// is written, so the prepared output may be committed).
     pub fn durations_us(&self) -> Vec<u64> {
         self.lock().durations_us.clone()
+    }
+
+    /// Records the synchronous part of one operator instance's snapshot.
+    pub fn record_snapshot(&self, pause: SnapshotPause) {
+        self.lock().snapshots.push(pause);
+    }
+
+    /// Every keyed-state snapshot taken at a barrier by this run, in order of recording.
+    pub fn snapshots(&self) -> Vec<SnapshotPause> {
+        self.lock().snapshots.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -198,28 +224,63 @@ impl CheckpointControl {
     }
 }
 
-/// One shard's checkpoint state, shared by its source drivers, sinks and loop.
+/// One shard's checkpoint state, shared by its source drivers, sinks, stateful operators and
+/// loop.
+///
+/// A checkpoint's part on this shard is complete when the shard began it, every source
+/// injected its barrier, every sink prepared it once, and every stateful operator instance
+/// contributed its state once: at the barrier, or, once its input ended, with its final state.
+/// A contribution may arrive before the shard itself began the checkpoint (a barrier can reach
+/// an operator through an exchange whose local input already ended); it is kept until the shard
+/// begins it. Without keyed state the shard acknowledges at once; with keyed state the loop
+/// first persists the state ([`ShardCheckpoints::take_ready`]) and acknowledges when the
+/// store's seal is durable.
 #[derive(Debug)]
 pub struct ShardCheckpoints {
     shard: usize,
     key_groups: (u32, u32),
     sinks: usize,
+    /// Stateful operator instances of this shard.
+    stateful: usize,
+    /// Final state of operators whose input ended: part of every later checkpoint.
+    ended_state: Vec<OperatorState>,
     last_injected: u64,
     pending: BTreeMap<u64, Pending>,
-    /// Sink transactions of checkpoints this shard has not begun yet. A barrier can reach a
-    /// sink first: when this shard's sources ended, an exchange aligns the barrier over the
-    /// other shards' channels alone and may deliver it before this shard's loop saw the
-    /// trigger. `begin` takes them over.
-    early: BTreeMap<u64, Vec<NamedBlob>>,
+    ready: Vec<ReadyCheckpoint>,
     drained_reported: bool,
 }
 
 #[derive(Debug, Default)]
 struct Pending {
+    began: bool,
     /// Set once every source of the shard injected the barrier.
     sources: Option<Vec<NamedBlob>>,
     sinks: Vec<NamedBlob>,
-    waiting: usize,
+    sinks_prepared: usize,
+    /// At most one entry per stateful operator instance.
+    state: Vec<OperatorState>,
+}
+
+impl Pending {
+    /// Adds an operator's state unless it already contributed; true when added.
+    fn add_state(&mut self, state: OperatorState) -> bool {
+        if self.state.iter().any(|s| s.operator == state.operator) {
+            return false;
+        }
+        self.state.push(state);
+        true
+    }
+}
+
+/// A checkpoint whose every part is in on this shard, waiting for its state to be persisted.
+#[derive(Debug)]
+pub struct ReadyCheckpoint {
+    /// The checkpoint.
+    pub id: u64,
+    /// The shard's manifest entry, without the store position yet.
+    pub snapshot: ShardSnapshot,
+    /// Every stateful operator's state.
+    pub state: Vec<OperatorState>,
 }
 
 impl ShardCheckpoints {
@@ -229,9 +290,11 @@ impl ShardCheckpoints {
             shard,
             key_groups,
             sinks: 0,
+            stateful: 0,
+            ended_state: Vec::new(),
             last_injected: restored,
             pending: BTreeMap::new(),
-            early: BTreeMap::new(),
+            ready: Vec::new(),
             drained_reported: false,
         }
     }
@@ -239,6 +302,16 @@ impl ShardCheckpoints {
     /// A sink of this shard was created.
     pub fn register_sink(&mut self) {
         self.sinks += 1;
+    }
+
+    /// A stateful operator instance of this shard was created.
+    pub fn register_stateful(&mut self) {
+        self.stateful += 1;
+    }
+
+    /// True when the shard has keyed state to persist at every checkpoint.
+    pub fn keeps_state(&self) -> bool {
+        self.stateful > 0
     }
 
     /// The last checkpoint whose barriers this shard injected.
@@ -256,15 +329,11 @@ impl ShardCheckpoints {
             "checkpoints are injected in order"
         );
         self.last_injected = id;
-        let sinks = self.early.remove(&id).unwrap_or_default();
-        self.pending.insert(
-            id,
-            Pending {
-                sources: None,
-                waiting: self.sinks - sinks.len(),
-                sinks,
-            },
-        );
+        let pending = self.pending.entry(id).or_default();
+        pending.began = true;
+        for state in &self.ended_state {
+            pending.add_state(state.clone());
+        }
     }
 
     /// Every source injected `id`'s barrier at these positions.
@@ -279,13 +348,10 @@ impl ShardCheckpoints {
         self.try_complete(id, control);
     }
 
-    /// Checkpoints this shard began that a sink which last prepared `last_prepared` has not
-    /// prepared yet, in order.
-    pub fn pending_after(&self, last_prepared: u64) -> Vec<u64> {
-        self.pending
-            .range(last_prepared + 1..)
-            .map(|(&id, _)| id)
-            .collect()
+    /// Checkpoints this shard began (or that reached one of its operators early) that a
+    /// participant which last contributed to `last` has not contributed to yet, in order.
+    pub fn pending_after(&self, last: u64) -> Vec<u64> {
+        self.pending.range(last + 1..).map(|(&id, _)| id).collect()
     }
 
     /// A sink prepared checkpoint `id` with `transaction`.
@@ -296,39 +362,72 @@ impl ShardCheckpoints {
         transaction: &[u8],
         control: &CheckpointControl,
     ) {
-        let blob = NamedBlob::new(sink, transaction);
-        if id.0 > self.last_injected {
-            self.early.entry(id.0).or_default().push(blob);
-            return;
-        }
-        let pending = self
-            .pending
-            .get_mut(&id.0)
-            .expect("a sink prepares a checkpoint once");
-        pending.sinks.push(blob);
-        pending.waiting -= 1;
+        let pending = self.pending.entry(id.0).or_default();
+        pending.sinks.push(NamedBlob::new(sink, transaction));
+        pending.sinks_prepared += 1;
         self.try_complete(id.0, control);
     }
 
+    /// A stateful operator instance snapshotted checkpoint `id`.
+    pub fn state_snapshotted(
+        &mut self,
+        id: u64,
+        state: OperatorState,
+        control: &CheckpointControl,
+    ) {
+        let operator = state.operator;
+        let added = self.pending.entry(id).or_default().add_state(state);
+        assert!(
+            added,
+            "operator {operator} snapshotted checkpoint {id} twice"
+        );
+        self.try_complete(id, control);
+    }
+
+    /// A stateful operator instance's input ended with `state`; it contributed up to `last`.
+    /// The state stands for it in every checkpoint after `last`, begun or not.
+    pub fn state_ended(&mut self, last: u64, state: OperatorState, control: &CheckpointControl) {
+        for id in self.pending_after(last) {
+            let pending = self.pending.get_mut(&id).expect("listed");
+            pending.add_state(state.clone());
+            self.try_complete(id, control);
+        }
+        self.ended_state.push(state);
+    }
+
     fn try_complete(&mut self, id: u64, control: &CheckpointControl) {
-        let ready = self
-            .pending
-            .get(&id)
-            .is_some_and(|p| p.waiting == 0 && p.sources.is_some());
+        let ready = self.pending.get(&id).is_some_and(|p| {
+            p.began
+                && p.sources.is_some()
+                && p.sinks_prepared == self.sinks
+                && p.state.len() == self.stateful
+        });
         if !ready {
             return;
         }
         let pending = self.pending.remove(&id).expect("pending checkpoint");
-        crate::checkpoint::fault::hit("shard.after_snapshot");
-        control.acknowledge(
-            id,
-            ShardSnapshot {
-                shard: self.shard,
-                key_groups: self.key_groups,
-                sources: pending.sources.unwrap_or_default(),
-                sinks: pending.sinks,
-            },
-        );
+        let snapshot = ShardSnapshot {
+            shard: self.shard,
+            key_groups: self.key_groups,
+            sources: pending.sources.unwrap_or_default(),
+            sinks: pending.sinks,
+            store: None,
+        };
+        if self.keeps_state() {
+            self.ready.push(ReadyCheckpoint {
+                id,
+                snapshot,
+                state: pending.state,
+            });
+        } else {
+            crate::checkpoint::fault::hit("shard.after_snapshot");
+            control.acknowledge(id, snapshot);
+        }
+    }
+
+    /// Checkpoints complete on this shard whose keyed state the loop must persist now.
+    pub fn take_ready(&mut self) -> Vec<ReadyCheckpoint> {
+        std::mem::take(&mut self.ready)
     }
 
     /// Reports, once, that every input of the shard ended; true when it did so now.

@@ -4,7 +4,9 @@
 //! Points: `source.after_barrier`, `sink.after_prepare`, `sink.before_commit`,
 //! `sink.after_commit`, `shard.after_snapshot`, `manifest.before_rename`,
 //! `manifest.after_rename`, `manifest.after_dir_fsync`, `file.before_fsync`,
-//! `file.after_fsync`. Unset, a point costs one atomic load.
+//! `file.after_fsync`, `state.before_seal`, `state.after_fsync` (keyed state written to the
+//! store, before its seal; seal durable, before the acknowledgement). Unset, a point costs one
+//! atomic load.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

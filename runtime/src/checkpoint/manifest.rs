@@ -37,6 +37,20 @@ pub struct ShardSnapshot {
     /// Prepared transaction of each sink (by operator name), hex-encoded; empty when the sink
     /// had nothing to commit.
     pub sinks: Vec<NamedBlob>,
+    /// Where the shard's keyed state is: absent when the job keeps no keyed state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreSnapshot>,
+}
+
+/// A shard's keyed state in a checkpoint: its store, sealed at a position.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreSnapshot {
+    /// The store's directory, relative to the state directory.
+    pub dir: String,
+    /// The sealed position (`corestrom_storage::Position` bytes, crc included), hex-encoded.
+    pub position: String,
+    /// The stateful operators whose state it holds (`node:name`).
+    pub operators: Vec<String>,
 }
 
 /// An operator's opaque bytes, by operator name.
@@ -306,7 +320,7 @@ pub fn retain_newest(dir: &Path, keep: usize) -> Result<(), ManifestError> {
     Ok(())
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
+pub(crate) fn hex_encode(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
@@ -316,7 +330,7 @@ fn hex_encode(bytes: &[u8]) -> String {
     s
 }
 
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
@@ -343,6 +357,11 @@ mod tests {
                     key_groups: (s as u32 * 64, s as u32 * 64 + 64),
                     sources: vec![NamedBlob::new("src", &[s as u8, 0xff])],
                     sinks: vec![NamedBlob::new("sink", b"part-1")],
+                    store: (s == 1).then(|| StoreSnapshot {
+                        dir: "stores/shard-1".into(),
+                        position: "00ff".into(),
+                        operators: vec!["3:window".into()],
+                    }),
                 })
                 .collect(),
         }

@@ -9,10 +9,14 @@
 //!    channel (its data waits in the ring) until every open channel delivered `Barrier(n)`,
 //!    then forwards one barrier. In-shard merges (union, two-input operators) hold back batches
 //!    of an input that is past the barrier. (At-least-once mode forwards without blocking.)
-//! 3. **Snapshot and pre-commit.** Each sink, on `Barrier(n)`, makes what it wrote so far ready
-//!    to commit (`SinkWriter::prepare_commit`) and records the transaction. When every sink of
-//!    the shard has seen `n`, every operator of the shard has too (each feeds some sink); the
-//!    shard's snapshot for `n` is complete and it acknowledges `n` to the coordinator.
+//! 3. **Snapshot and pre-commit.** Each stateful operator, on `Barrier(n)`, encodes its keyed
+//!    state and timers per key group (`state::snapshot`) before forwarding the barrier. Each
+//!    sink, on `Barrier(n)`, makes what it wrote so far ready to commit
+//!    (`SinkWriter::prepare_commit`) and records the transaction. When every sink and stateful
+//!    operator of the shard has seen `n`, the shard puts the state into its log-structured store
+//!    and seals it (`state_store`; O(1) synchronous part), and acknowledges `n` to the
+//!    coordinator, with the sealed position, once the fsync is done. A job without keyed state
+//!    has no store and acknowledges at once.
 //! 4. **Complete.** When every shard acknowledged `n`, the coordinator writes the manifest
 //!    (`manifest`), and only then is `n` complete: sinks commit `n`'s transactions.
 //! 5. **End.** A sink whose input ended keeps what it wrote since its last barrier and
@@ -20,19 +24,22 @@
 //!    When every shard's inputs ended, the coordinator triggers a final checkpoint, marked
 //!    `finished` in its manifest, that commits the rest.
 //! 6. **Recovery.** A job started on a state directory with manifests resumes from the newest
-//!    one that verifies: sources seek to their positions, sinks commit the recorded transactions
-//!    (idempotently) and discard anything staged after them.
+//!    one that verifies: sources seek to their positions, each shard opens its store at the
+//!    recorded position (verifying every frame, cutting what follows) and hands every stateful
+//!    operator its key groups, sinks commit the recorded transactions (idempotently) and discard
+//!    anything staged after them.
 
 pub mod align;
 pub mod control;
 pub mod fault;
 pub mod manifest;
+pub mod state_store;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use control::{CheckpointControl, ShardCheckpoints};
-pub use manifest::{Manifest, ManifestError, NamedBlob, ShardSnapshot};
+pub use control::{CheckpointControl, ReadyCheckpoint, ShardCheckpoints, SnapshotPause};
+pub use manifest::{Manifest, ManifestError, NamedBlob, ShardSnapshot, StoreSnapshot};
 
 /// Whether barriers align (exactly-once) or pass through (at-least-once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,8 +7,8 @@
 /// so adding values to several accumulators and merging them gives the same result as adding
 /// them all to one (this is what lets sliding windows share panes and session windows merge).
 pub trait AggregateFunction<T>: Clone + Send + Sync + 'static {
-    /// The accumulator.
-    type Acc: Clone + 'static;
+    /// The accumulator (kept in keyed state, so checkpoints encode it with serde).
+    type Acc: Clone + crate::state::snapshot::StateData;
     /// The result.
     type Out;
     /// A fresh accumulator (the identity of `merge`).

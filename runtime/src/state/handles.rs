@@ -9,14 +9,17 @@ use std::marker::PhantomData;
 
 use rustc_hash::FxHashMap;
 
+use super::EntrySink;
+use super::snapshot::{SnapshotError, StateData};
 use super::{
-    AggregateFunction, HeapBackend, StateBackend, StateScope, TTL_SWEEP_WRITES_MIN, Ttl, TtlUpdate,
-    VoidNamespace,
+    AggregateFunction, HeapBackend, SnapshotHandle, StateBackend, StateScope, TTL_SWEEP_WRITES_MIN,
+    Ttl, TtlUpdate, VoidNamespace,
 };
+use crate::hash::StableHash;
 use crate::time::EventTime;
 
 /// A stored value and when it expires (`EventTime::MAX` without TTL).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Stamped<V> {
     value: V,
     expires_ms: EventTime,
@@ -113,6 +116,74 @@ where
         }
     }
 }
+
+/// Snapshot entries of a handle: `(key, namespace, stamped value)`, each encoded on its own.
+impl<K, N, V, B> TtlStore<K, N, V, B>
+where
+    K: StateData + StableHash,
+    N: StateData,
+    V: StateData,
+    B: StateBackend<K, N, Stamped<V>>,
+{
+    fn snapshot_entries(&self, each: &mut EntrySink<'_, K>) -> Result<(), SnapshotError> {
+        let mut result = Ok(());
+        self.backend.for_each(&mut |k, n, v| {
+            if result.is_err() {
+                return;
+            }
+            result = bincode::serialize(&(k, n, v))
+                .map_err(|e| SnapshotError::Encode {
+                    key_group: 0,
+                    reason: e.to_string(),
+                })
+                .and_then(|bytes| each(k, bytes));
+        });
+        result
+    }
+
+    fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let (k, n, v): (K, N, Stamped<V>) =
+            bincode::deserialize(bytes).map_err(|e| SnapshotError::Decode {
+                key_group: 0,
+                offset: 0,
+                len: bytes.len(),
+                reason: e.to_string(),
+            })?;
+        self.backend.put(&k, &n, v);
+        Ok(())
+    }
+}
+
+/// Implements `SnapshotHandle` for a handle type through its `TtlStore`.
+macro_rules! snapshot_handle {
+    ($name:ident < $($g:ident),* > , $stored:ty, $($bounds:tt)*) => {
+        impl<$($g),*> SnapshotHandle<K> for $name<$($g),*>
+        where
+            K: StateData + StableHash,
+            N: StateData,
+            $stored: StateData,
+            B: StateBackend<K, N, Stamped<$stored>>,
+            $($bounds)*
+        {
+            fn snapshot_entries(
+                &self,
+                each: &mut EntrySink<'_, K>,
+            ) -> Result<(), SnapshotError> {
+                self.store.snapshot_entries(each)
+            }
+
+            fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+                self.store.restore_entry(bytes)
+            }
+        }
+    };
+}
+
+snapshot_handle!(ValueState<K, N, V, B>, V,);
+snapshot_handle!(ListState<K, N, V, B>, Vec<V>,);
+snapshot_handle!(MapState<K, N, UK, UV, B>, FxHashMap<UK, UV>, UK: StateData + Hash + Eq, UV: StateData);
+snapshot_handle!(ReducingState<K, N, V, F, B>, V,);
+snapshot_handle!(AggregatingState<K, N, T, A, B>, A::Acc, A: AggregateFunction<T>,);
 
 macro_rules! handle_common {
     ($name:ident, $stored:ty) => {

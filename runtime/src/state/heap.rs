@@ -52,4 +52,10 @@ where
     fn retain(&mut self, keep: &mut dyn FnMut(&K, &N, &mut V) -> bool) {
         self.entries.retain(|(k, n), v| keep(k, n, v));
     }
+
+    fn for_each(&self, visit: &mut dyn FnMut(&K, &N, &V)) {
+        for ((k, n), v) in &self.entries {
+            visit(k, n, v);
+        }
+    }
 }

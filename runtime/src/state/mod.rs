@@ -19,23 +19,28 @@
 //! expire as a whole entry, not per element (Flink expires list elements and map entries
 //! individually; this is coarser but never returns expired data written before the last write).
 //!
-//! Storage (not wired yet): the shard's log-structured store (`corestrom-storage`, async get and
-//! put) will implement `StateBackend` through a write-back cache: the cache is the synchronous
-//! `StateBackend` the handles see; an operator prefetches the keys of a batch (async gets for
-//! the cache misses) before it processes the batch, so processing never waits per record; dirty
-//! entries are written back on eviction (within the shard's memory budget) and all of them when
-//! a checkpoint barrier seals the store, so a hot key does not touch the disk per record and the
-//! checkpoint contains everything. Keys and values will then need an rkyv encoding; the handles'
-//! API does not change.
+//! Checkpoints ([`snapshot`], [`checkpointer`]): state lives in memory while the job runs; at
+//! each checkpoint barrier an operator encodes all of it (serde, [`snapshot::StateData`]) per
+//! key group, and the shard writes it into its log-structured store (`corestrom-storage`) and
+//! seals it. A restarted job reads it back. A process function lists the handles it keeps
+//! ([`SnapshotHandle`]) so they are part of the snapshot.
+//!
+//! Not yet: state larger than memory. The plan is a write-back cache over the store as the
+//! `StateBackend`: an operator prefetches the keys of a batch (async gets for cache misses)
+//! before processing it, dirty entries are written back on eviction and at the barrier, so a
+//! hot key never touches the disk per record and a checkpoint writes only what changed.
 //!
 //! Lookups build an owned `(key, namespace)` pair, so keys are cloned per access: cheap for the
 //! integer and small keys of typical jobs; windows keep their own pane maps for the hot path.
 
 mod aggregate;
+pub mod checkpointer;
 mod handles;
 mod heap;
+pub mod snapshot;
 
 pub use aggregate::AggregateFunction;
+pub use handles::Stamped;
 pub use handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
 pub use heap::HeapBackend;
 
@@ -45,7 +50,19 @@ use crate::time::EventTime;
 pub const TTL_SWEEP_WRITES_MIN: usize = 1024;
 
 /// The namespace of state outside windows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct VoidNamespace;
 
 /// Where one state access applies.
@@ -122,4 +139,46 @@ pub trait StateBackend<K, N, V>: 'static {
     }
     /// Keeps the entries for which `keep` is true.
     fn retain(&mut self, keep: &mut dyn FnMut(&K, &N, &mut V) -> bool);
+    /// Visits every entry (for snapshots).
+    fn for_each(&self, visit: &mut dyn FnMut(&K, &N, &V));
+}
+
+/// A plain per-key map kept by a process function (keyed by the operator's key) snapshots like
+/// a state handle: one `(key, value)` entry per key.
+impl<K, V, H> SnapshotHandle<K> for std::collections::HashMap<K, V, H>
+where
+    K: snapshot::StateData + crate::hash::StableHash + Eq + std::hash::Hash,
+    V: snapshot::StateData,
+    H: std::hash::BuildHasher + 'static,
+{
+    fn snapshot_entries(&self, each: &mut EntrySink<'_, K>) -> Result<(), snapshot::SnapshotError> {
+        for (key, value) in self {
+            each(key, snapshot::encode_entry(&(key, value))?)?;
+        }
+        Ok(())
+    }
+
+    fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), snapshot::SnapshotError> {
+        let (key, value): (K, V) = snapshot::decode_entry(bytes)?;
+        self.insert(key, value);
+        Ok(())
+    }
+}
+
+/// Receives each encoded entry of a state handle with its key (see [`SnapshotHandle`]).
+pub type EntrySink<'a, K> = dyn FnMut(&K, Vec<u8>) -> Result<(), snapshot::SnapshotError> + 'a;
+
+/// A keyed state handle whose entries a checkpoint can snapshot and restore: what a keyed
+/// process function lists in `state_handles`.
+pub trait SnapshotHandle<K> {
+    /// Encodes every entry (expired ones included until swept) and hands it over with its key.
+    ///
+    /// # Errors
+    /// An entry failed to encode, or `each` failed.
+    fn snapshot_entries(&self, each: &mut EntrySink<'_, K>) -> Result<(), snapshot::SnapshotError>;
+    /// Loads one entry written by `snapshot_entries`.
+    ///
+    /// # Errors
+    /// The bytes do not decode as this handle's entry.
+    fn restore_entry(&mut self, bytes: &[u8]) -> Result<(), snapshot::SnapshotError>;
 }

@@ -19,6 +19,7 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 
 use corestrom_operators::prelude::*;
+use corestrom_operators::state::SnapshotHandle;
 use corestrom_runtime::END_OF_TIME;
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
@@ -66,7 +67,7 @@ impl<K, S, O, U, E> FinalTable<K, S, O, U, E> {
 
 impl<K, S, I, O, U, E> KeyedProcessFunction<K, I> for FinalTable<K, S, O, U, E>
 where
-    K: Clone + Eq + Hash + Send + Sync + Serialize + DeserializeOwned + 'static,
+    K: Clone + Eq + Hash + Send + Sync + Serialize + DeserializeOwned + StableHash + 'static,
     S: Default + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
     I: 'static,
     O: Clone + Send + 'static,
@@ -93,5 +94,9 @@ where
             let key = ctx.key().clone();
             (self.emit)(&key, state, &mut |row| ctx.output(row));
         }
+    }
+
+    fn state_handles(&mut self) -> Option<Vec<&mut dyn SnapshotHandle<K>>> {
+        Some(vec![&mut self.state.table])
     }
 }

@@ -170,8 +170,8 @@ impl Query {
         }
     }
 
-    /// True when the pipeline keeps keyed state (windows, keyed process functions): a job with
-    /// checkpoints refuses it until keyed state is snapshotted.
+    /// True when the pipeline keeps keyed state (windows, keyed process functions), which its
+    /// checkpoints snapshot.
     pub fn keeps_keyed_state(self) -> bool {
         !matches!(
             self,

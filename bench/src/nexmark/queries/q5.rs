@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use corestrom_operators::prelude::*;
+use corestrom_operators::state::SnapshotHandle;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +119,10 @@ impl KeyedProcessFunction<i64, AuctionCount> for HottestAuctions {
                 });
             }
         }
+    }
+
+    fn state_handles(&mut self) -> Option<Vec<&mut dyn SnapshotHandle<i64>>> {
+        Some(vec![&mut self.state.windows])
     }
 }
 

@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use corestrom_operators::prelude::*;
+use corestrom_operators::state::SnapshotHandle;
 use corestrom_operators::window::window_start;
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
@@ -153,7 +154,8 @@ impl<K> HighestBids<K> {
 
 impl<K> KeyedProcessFunction<K, Candidate> for HighestBids<K>
 where
-    K: Clone + Eq + std::hash::Hash + Send + Sync + Serialize + DeserializeOwned + 'static,
+    K: Clone + Eq + std::hash::Hash + Send + Sync + Serialize + DeserializeOwned + StableHash,
+    K: 'static,
 {
     type Out = Candidate;
     type Side = ();
@@ -183,6 +185,10 @@ where
                 ctx.output(candidate);
             }
         }
+    }
+
+    fn state_handles(&mut self) -> Option<Vec<&mut dyn SnapshotHandle<K>>> {
+        Some(vec![&mut self.state.open])
     }
 }
 

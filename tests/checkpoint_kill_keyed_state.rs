@@ -1,0 +1,271 @@
+//! Exactly-once with keyed state: a job with every kind of stateful operator (tumbling and
+//! sliding event-time windows on panes, merging session windows, a rolling fold, a keyed
+//! process function with map state and event-time timers) on 3 shards behind a `key_by`
+//! exchange, killed with SIGKILL at random moments and restarted from its checkpoints. Its
+//! keyed state and timers go into each shard's store at every checkpoint and come back on
+//! restart; the committed output of every operator equals that of a run never killed.
+//!
+//! Every output is a deterministic multiset whatever the interleaving of shards: windows fire
+//! once (no record is late: each split is in event-time order and the watermark bound covers
+//! the exchange), the fold emits counts 1..n per key, and the process function emits per
+//! bucket only after the watermark passed the bucket's end.
+//!
+//! The job runs in a child process: this test binary re-runs itself with
+//! `CORESTROM_KEYED_JOB=<state dir>|<out dir>` set, which makes `child_job` run the job.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use corestrom::prelude::*;
+use corestrom_bench::nexmark::{Bid, Event, GeneratorConfig, NexmarkSource};
+use corestrom_operators::state::{MapState, SnapshotHandle, VoidNamespace};
+use support::{Rng, committed_lines, diff};
+
+const JOB_VAR: &str = "CORESTROM_KEYED_JOB";
+const EVENTS: u64 = 60_000;
+/// The outputs, one directory each.
+const OUTPUTS: [&str; 5] = ["tumbling", "sliding", "sessions", "fold", "process"];
+
+/// Counts an auction's bids per 50 ms bucket of event time in map state and emits
+/// `(auction, bucket end, count)` when the watermark passes the bucket's end.
+#[derive(Clone)]
+struct BucketCounts {
+    counts: Buckets,
+}
+
+struct Buckets(MapState<i64, VoidNamespace, i64, u64>);
+
+impl Clone for Buckets {
+    fn clone(&self) -> Self {
+        // Every shard's instance starts empty.
+        Buckets(MapState::new(None))
+    }
+}
+
+impl KeyedProcessFunction<i64, Bid> for BucketCounts {
+    type Out = (i64, i64, u64);
+    type Side = ();
+
+    fn process_element(&mut self, bid: Bid, ctx: &mut ProcessContext<'_, i64, Self::Out, ()>) {
+        let end = (bid.date_time / 50 + 1) * 50;
+        let n = self.counts.0.get(ctx.state(), &end).copied().unwrap_or(0);
+        self.counts.0.put(ctx.state(), end, n + 1);
+        ctx.register_event_time_timer(end - 1);
+    }
+
+    fn on_timer(&mut self, timestamp: i64, ctx: &mut ProcessContext<'_, i64, Self::Out, ()>) {
+        let end = timestamp + 1;
+        let n = self
+            .counts
+            .0
+            .remove(ctx.state(), &end)
+            .expect("a timer has its bucket");
+        let auction = *ctx.key();
+        ctx.output((auction, end, n));
+    }
+
+    fn state_handles(&mut self) -> Option<Vec<&mut dyn SnapshotHandle<i64>>> {
+        Some(vec![&mut self.counts.0])
+    }
+}
+
+/// The job: generator → bids (event time) → key_by → five stateful operators → exactly-once
+/// JSON-lines files.
+fn run_job(state: Option<&str>, out: &Path) {
+    let mut builder = Env::builder().shards(3);
+    if let Some(state) = state {
+        builder = builder.checkpoint_every(Duration::from_millis(15), state);
+    }
+    let env = builder.build().expect("config");
+    let config = GeneratorConfig::with_events(EVENTS, 100_000);
+    let bids = env
+        .source("nexmark", NexmarkSource::new(config).with_rate(150_000))
+        .filter_map(Event::into_bid)
+        .with_timestamps(
+            |b: &Bid| b.date_time,
+            WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(10)),
+        );
+    let by_auction = bids.key_by(|b: &Bid| b.auction);
+    by_auction
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(50)))
+        .aggregate_with(
+            Count,
+            |a: &i64, w: &TimeWindow, n: u64, out: &mut Vec<(i64, i64, u64)>| {
+                out.push((*a, w.start, n))
+            },
+        )
+        .main()
+        .write_jsonl(out.join("tumbling"));
+    by_auction
+        .window(SlidingEventTimeWindows::of(
+            Duration::from_millis(100),
+            Duration::from_millis(25),
+        ))
+        .aggregate_with(
+            Count,
+            |a: &i64, w: &TimeWindow, n: u64, out: &mut Vec<(i64, i64, u64)>| {
+                out.push((*a, w.start, n))
+            },
+        )
+        .main()
+        .write_jsonl(out.join("sliding"));
+    by_auction
+        .process(BucketCounts {
+            counts: Buckets(MapState::new(None)),
+        })
+        .write_jsonl(out.join("process"));
+    let by_bidder = bids.key_by(|b: &Bid| b.bidder);
+    by_bidder
+        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(10)))
+        .aggregate_with(
+            Count,
+            |b: &i64, w: &TimeWindow, n: u64, out: &mut Vec<(i64, i64, i64, u64)>| {
+                out.push((*b, w.start, w.end, n))
+            },
+        )
+        .main()
+        .write_jsonl(out.join("sessions"));
+    by_bidder
+        .fold(0u64, |n: &mut u64, _b: Bid| *n += 1)
+        .write_jsonl(out.join("fold"));
+    env.execute_and_wait().expect("job");
+}
+
+/// Not a test on its own: the child process's entry point (does nothing unless the variable
+/// is set).
+#[test]
+fn child_job() {
+    if let Ok(spec) = std::env::var(JOB_VAR) {
+        let (state, out) = spec.split_once('|').expect("state|out");
+        run_job(Some(state), Path::new(out));
+    }
+}
+
+fn spawn_child(state: &Path, out: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "child_job", "--nocapture", "--test-threads", "1"])
+        .env(JOB_VAR, format!("{}|{}", state.display(), out.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child")
+}
+
+/// Waits for `child`; a child that does not finish within `limit` is killed and the test
+/// fails (a hang must fail the test, not stall it).
+fn wait_bounded(mut child: std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+            panic!("the restarted job did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn killed_job_with_keyed_state_is_exactly_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reference = dir.path().join("reference");
+    run_job(None, &reference);
+    let expected: Vec<_> = OUTPUTS
+        .iter()
+        .map(|o| committed_lines(&reference.join(o)))
+        .collect();
+    let bids = EVENTS / 50 * 46;
+    let fold_lines: u64 = expected[3].values().map(|&n| u64::from(n)).sum();
+    assert_eq!(fold_lines, bids, "the fold emits once per bid");
+    for (name, lines) in OUTPUTS.iter().zip(&expected) {
+        assert!(lines.len() > 100, "{name}: too little output to test");
+    }
+    let runs: u64 = std::env::var("CORESTROM_KILL_RUNS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(8, |r| r / 5 + 1);
+    let mut rng = Rng(0x5eed_4eed);
+    let mut kills = 0;
+    for run in 0..runs {
+        let state = dir.path().join(format!("state-{run}"));
+        let out = dir.path().join(format!("out-{run}"));
+        let mut finished = false;
+        for _ in 0..5 {
+            let mut child = spawn_child(&state, &out);
+            let delay = Duration::from_millis(60 + rng.below(500));
+            let started = Instant::now();
+            let mut exited = None;
+            while started.elapsed() < delay {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    exited = Some(status);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            match exited {
+                Some(status) => {
+                    assert!(status.success(), "child failed: {status}");
+                    finished = true;
+                    break;
+                }
+                None => {
+                    child.kill().expect("SIGKILL");
+                    child.wait().expect("reap");
+                    kills += 1;
+                }
+            }
+        }
+        if !finished {
+            let status = wait_bounded(spawn_child(&state, &out), Duration::from_secs(60));
+            assert!(status.success(), "final run failed: {status}");
+        }
+        for (name, want) in OUTPUTS.iter().zip(&expected) {
+            let got = committed_lines(&out.join(name));
+            assert_eq!(
+                diff(want, &got),
+                (0, 0, 0),
+                "run {run}, {name}: lost, duplicated, unexpected lines"
+            );
+        }
+    }
+    assert!(
+        kills >= runs,
+        "runs must really be killed mid-way ({kills} kills in {runs} runs)"
+    );
+}
+
+/// A process function that does not declare its state handles cannot run with checkpoints:
+/// the job fails at start with an error that says why, instead of losing state on recovery.
+#[test]
+fn undeclared_process_state_is_refused_with_checkpoints() {
+    #[derive(Clone)]
+    struct Undeclared;
+    impl KeyedProcessFunction<u64, u64> for Undeclared {
+        type Out = u64;
+        type Side = ();
+        fn process_element(&mut self, v: u64, ctx: &mut ProcessContext<'_, u64, u64, ()>) {
+            ctx.output(v);
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = Env::builder()
+        .shards(2)
+        .checkpoint_every(Duration::from_millis(10), dir.path().join("state"))
+        .build()
+        .expect("config");
+    env.from_vec((0..100u64).collect())
+        .key_by(|v: &u64| *v)
+        .process(Undeclared)
+        .write_jsonl(dir.path().join("out"));
+    let err = env.execute_and_wait().expect_err("refused").to_string();
+    assert!(
+        err.contains("does not declare its state handles"),
+        "unexpected error: {err}"
+    );
+}
