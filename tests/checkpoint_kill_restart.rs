@@ -262,10 +262,10 @@ fn a_corrupt_newest_manifest_is_reported_and_the_previous_checkpoint_used() {
     }
 }
 
-/// Keyed state in memory is not snapshotted yet: a checkpointing job with a stateful operator is
-/// refused with an error that names the operator, rather than restored without its state.
+/// Interval and window joins do not snapshot their buffers yet: a checkpointing job with one is
+/// refused with an error that names the join, rather than restored without its state.
 #[test]
-fn checkpointing_a_job_with_in_memory_keyed_state_is_refused() {
+fn checkpointing_a_job_with_an_unsnapshotted_join_is_refused() {
     use corestrom::prelude::*;
     let dir = tempfile::tempdir().expect("temp dir");
     let env = Env::builder()
@@ -273,13 +273,22 @@ fn checkpointing_a_job_with_in_memory_keyed_state_is_refused() {
         .checkpoint_every(Duration::from_millis(10), dir.path())
         .build()
         .expect("config");
-    env.from_vec((0..100u64).collect())
-        .key_by(|n: &u64| n % 3)
-        .fold(0u64, |a, n| *a += n)
-        .name("sum")
+    let left = env
+        .from_vec((0..100u64).collect())
+        .with_timestamps(|n: &u64| *n as i64, WatermarkStrategy::monotonous())
+        .key_by(|n: &u64| n % 3);
+    let right = env
+        .from_vec((0..100u64).collect())
+        .with_timestamps(|n: &u64| *n as i64, WatermarkStrategy::monotonous())
+        .key_by(|n: &u64| n % 3);
+    left.interval_join(&right)
+        .between(-1, 1)
+        .join(|l: &u64, r: &u64| l + r)
         .blackhole();
     match env.execute() {
-        Err(corestrom::JobError::Config(message)) => assert!(message.contains("sum"), "{message}"),
+        Err(corestrom::JobError::Config(message)) => {
+            assert!(message.contains("interval_join"), "{message}")
+        }
         other => panic!("expected a configuration error, got {other:?}"),
     }
 }

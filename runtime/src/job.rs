@@ -322,7 +322,10 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
     })
 }
 
-/// Time slice of a shard's task queue when it has a keyed-state store (see `execute`).
+/// Time slice of a shard's task queue when it has a keyed-state store (see `execute`). A
+/// loaded machine often deschedules a shard for longer than this between glommio arming the
+/// timer and running the queue; unpatched glommio 0.9 then parked forever with the shard's task
+/// queued, so this relies on the fix in third_party/glommio (see third_party/README.md).
 const STORE_PREEMPT_TIMER: Duration = Duration::from_micros(500);
 
 /// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer

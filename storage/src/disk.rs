@@ -151,10 +151,11 @@ impl DiskFile for GlommioFile {
     }
 
     async fn truncate(&self, len: u64) -> io::Result<()> {
-        // Glommio runs truncate on its blocking thread pool, and a completion from that pool can
-        // be missed by an executor about to sleep on its ring: recovery then hung forever (seen
-        // under the keyed-state kill test). Truncation happens only at recovery, so the short
-        // metadata syscall is made here, through the file's path.
+        // Truncation happens only at recovery and is a short metadata syscall, so it is made
+        // here, through the file's path, rather than on glommio's blocking thread pool (a
+        // thread hop per call for nothing). It was first moved here while chasing a recovery
+        // hang, which turned out to be glommio's executor parking with a task queued (see
+        // third_party/README.md), not this call.
         let path = self.0.path().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
