@@ -540,9 +540,24 @@ fn generated_events_give_the_same_rows_on_1_and_4_shards() {
         seed: 11,
         ..GeneratorConfig::with_events(40_000, 2_000)
     };
-    let queries = Query::ALL
-        .into_iter()
-        .filter(|q| !matches!(q, Query::Q0 | Query::Q1 | Query::Q2 | Query::Q12));
+    // The join queries (q3, q4, q6, q8, q9, q13, q20) have this check in
+    // nexmark_queries_joins.rs.
+    let queries = Query::ALL.into_iter().filter(|q| {
+        !matches!(
+            q,
+            Query::Q0
+                | Query::Q1
+                | Query::Q2
+                | Query::Q12
+                | Query::Q3
+                | Query::Q4
+                | Query::Q6
+                | Query::Q8
+                | Query::Q9
+                | Query::Q13
+                | Query::Q20
+        )
+    });
     for query in queries {
         let dir = tempfile::tempdir().expect("temp dir");
         let env = Env::builder().shards(4).build().expect("config");
