@@ -33,7 +33,7 @@ type Seller = (i64, Text, Text, Text);
 fn local_seller(p: Person) -> Option<Seller> {
     STATES
         .contains(&p.state.as_str())
-        .then(|| (p.id, p.name, p.city, p.state))
+        .then_some((p.id, p.name, p.city, p.state))
 }
 
 fn category_auction(a: Auction) -> Option<SellerAuction> {
