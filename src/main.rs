@@ -15,7 +15,7 @@ use corestrom::prelude::*;
 use corestrom::runtime::checkpoint::{CheckpointConfig, Guarantee};
 use corestrom_bench::nexmark::file_source::FileSourceStats;
 use corestrom_bench::nexmark::files::{generate_split_files, generate_to_file};
-use corestrom_bench::nexmark::queries::{Output, Query};
+use corestrom_bench::nexmark::queries::{Output, Query, QueryOptions, SideInput};
 use corestrom_bench::nexmark::{Event, GeneratorConfig, NexmarkFileSource, NexmarkSource};
 
 use crate::progress::ProgressLine;
@@ -116,6 +116,10 @@ struct RunArgs {
     /// `--query all`, into one subdirectory per query.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// q13's side table: a CSV file of `key,value` lines, one per key (default: SPEC.md's
+    /// 10 000 rows `k,k`, the same rows as the file bench/peers/flink/run.sh gives Flink).
+    #[arg(long)]
+    side_input: Option<PathBuf>,
     /// Print the summary's last line as one JSON object (with `--query all`: one per query).
     #[arg(long)]
     json: bool,
@@ -467,7 +471,15 @@ fn run_one(args: &RunArgs, query: Query, output: &Output) -> Result<RunSummary> 
     let env = builder.build().context("configuring the job")?;
     let progress = Arc::new(AtomicU64::new(0));
     let (events, stats) = add_source(&env, args, &progress)?;
-    query.build(&events, output);
+    let options = QueryOptions {
+        side_input: match (&args.side_input, query) {
+            (Some(path), Query::Q13) => Some(Arc::new(
+                SideInput::from_csv_file(path).context("loading q13's side input")?,
+            )),
+            _ => None,
+        },
+    };
+    query.build_with(&events, output, &options);
 
     if std::io::stderr().is_terminal() {
         eprintln!("running {} on {} shards ...", query.name(), env.shards());

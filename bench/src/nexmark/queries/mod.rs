@@ -39,6 +39,7 @@ pub mod q9;
 pub mod regular_join;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use corestrom_operators::prelude::*;
 
@@ -104,6 +105,13 @@ impl Output {
             Output::Kafka(results) => stream.sink("results", results.sink::<T>()),
         }
     }
+}
+
+/// Inputs of a query besides the events.
+#[derive(Clone, Debug, Default)]
+pub struct QueryOptions {
+    /// q13's side table; `None`: SPEC.md's ([`SideInput::spec`]).
+    pub side_input: Option<Arc<SideInput>>,
 }
 
 /// A Nexmark query corestrom can run.
@@ -232,6 +240,11 @@ impl Query {
 
     /// Adds the query's pipeline on `events`, ending in `output`.
     pub fn build(self, events: &Stream<Event>, output: &Output) {
+        self.build_with(events, output, &QueryOptions::default());
+    }
+
+    /// As [`Query::build`], with the inputs besides the events given in `options`.
+    pub fn build_with(self, events: &Stream<Event>, output: &Output, options: &QueryOptions) {
         match self {
             Query::Q0 => output.attach(&q0::build(events)),
             Query::Q1 => output.attach(&q1::build(events)),
@@ -246,7 +259,10 @@ impl Query {
             Query::Q10 => output.attach_partitioned(&q10::build(events)),
             Query::Q11 => output.attach(&q11::build(events)),
             Query::Q12 => output.attach(&q12::build(events)),
-            Query::Q13 => output.attach(&q13::build(events)),
+            Query::Q13 => match &options.side_input {
+                Some(side) => output.attach(&q13::build_with(events, Arc::clone(side))),
+                None => output.attach(&q13::build(events)),
+            },
             Query::Q14 => output.attach(&q14::build(events)),
             Query::Q15 => output.attach(&q15::build(events)),
             Query::Q16 => output.attach(&q16::build(events)),
