@@ -28,6 +28,7 @@ fn help_explains_every_flag() {
         "--output",
         "--input",
         "--dead-letter",
+        "--side-input",
         "generate",
     ] {
         assert!(text.contains(flag), "help lacks {flag}:\n{text}");
@@ -95,6 +96,66 @@ fn json_summary_has_exactly_the_documented_keys() {
         value["latency_p50_us"].as_f64().expect("number")
             <= value["latency_p999_us"].as_f64().expect("number")
     );
+}
+
+/// q13 with a side file: only bids whose `auction mod 10000` is a key of the file give rows,
+/// with that key's value; a malformed side file fails naming its line.
+#[test]
+fn q13_reads_its_side_input_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let side = dir.path().join("side.csv");
+    std::fs::write(&side, "1,one\n1000,thousand\n").expect("write side file");
+    let results = dir.path().join("results");
+    let out = corestrom(&[
+        "nexmark",
+        "--query",
+        "q13",
+        "--events",
+        "50000",
+        "--shards",
+        "2",
+        "--side-input",
+        side.to_str().expect("utf8 path"),
+        "--output",
+        results.to_str().expect("utf8 path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rows = 0;
+    for entry in std::fs::read_dir(&results).expect("dir") {
+        for line in std::fs::read_to_string(entry.expect("entry").path())
+            .expect("read")
+            .lines()
+        {
+            let row: serde_json::Value = serde_json::from_str(line).expect("JSON row");
+            let expected = match row["auction"].as_i64().expect("auction") % 10_000 {
+                1 => "one",
+                1000 => "thousand",
+                other => panic!("auction key {other} is not in the side file: {line}"),
+            };
+            assert_eq!(row["value"], expected, "{line}");
+            rows += 1;
+        }
+    }
+    // Auction ids start at 1000 (SPEC.md §2.5): 50 000 events have bids on these keys.
+    assert!(rows > 0, "no rows");
+
+    std::fs::write(&side, "1,one\nseven,7\n").expect("write side file");
+    let out = corestrom(&[
+        "nexmark",
+        "--query",
+        "q13",
+        "--events",
+        "1000",
+        "--side-input",
+        side.to_str().expect("utf8 path"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("side.csv:2"), "{stderr}");
 }
 
 #[test]
@@ -305,8 +366,8 @@ fn query_all_runs_every_query_with_one_json_line_each() {
     assert_eq!(
         names,
         [
-            "q0", "q1", "q2", "q5", "q7", "q10", "q11", "q12", "q14", "q15", "q16", "q17", "q18",
-            "q19", "q21", "q22"
+            "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10", "q11", "q12", "q13",
+            "q14", "q15", "q16", "q17", "q18", "q19", "q20", "q21", "q22"
         ]
     );
     for object in &objects {

@@ -36,8 +36,8 @@ HEADING = "## Nexmark: results compared with Flink 2.3"
 
 # Queries both engines run; add a query here once corestrom has it. q12 is not compared: its
 # processing-time windows depend on how fast each engine runs (SPEC.md §3.2), by design.
-QUERIES = ["q0", "q1", "q2", "q5", "q7", "q10", "q11", "q14", "q15", "q16", "q17", "q18", "q19",
-           "q21", "q22"]
+QUERIES = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q10", "q11", "q13", "q14", "q15",
+           "q16", "q17", "q18", "q19", "q20", "q21", "q22"]
 # Queries whose result is a partitioned CSV directory (Flink's and corestrom's alike), turned into
 # FORMAT.md rows by normalize.py before comparing.
 PARTITIONED = {"q10"}

@@ -40,8 +40,8 @@ RESULTS = os.path.join(ROOT, "bench", "RESULTS.md")
 HEADING = "## Nexmark: corestrom vs Flink 2.3 (side by side)"
 
 # Queries both engines run; add a query here once corestrom has it (Flink's run.sh has q0-q22).
-QUERIES = ["q0", "q1", "q2", "q5", "q7", "q10", "q11", "q12", "q14", "q15", "q16", "q17", "q18",
-           "q19", "q21", "q22"]
+QUERIES = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q10", "q11", "q12", "q13", "q14",
+           "q15", "q16", "q17", "q18", "q19", "q20", "q21", "q22"]
 
 
 def log(message):

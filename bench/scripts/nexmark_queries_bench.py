@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "target", "release", "corestrom")
-QUERIES = "q0,q1,q2,q5,q7,q10,q11,q12,q14,q15,q16,q17,q18,q19,q21,q22"
+QUERIES = "q0,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,q11,q12,q13,q14,q15,q16,q17,q18,q19,q20,q21,q22"
 
 
 def field(text, name):
