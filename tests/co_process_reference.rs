@@ -322,9 +322,10 @@ fn a_deleted_timer_never_fires() {
 }
 
 #[test]
-fn checkpointing_jobs_with_keyed_two_input_state_are_refused() {
-    // Join and co-process state is not in checkpoints yet: such a job must not start with
-    // checkpoints rather than restore without its state.
+fn checkpointing_jobs_with_join_buffers_are_refused() {
+    // Interval and window join buffers are not in checkpoints yet: such a job must not start
+    // with checkpoints rather than restore without its state. Co-process functions are
+    // checkpointed (their declared handles and timers), so they are not named.
     let dir = tempfile::tempdir().expect("temp dir");
     let env = Env::builder()
         .shards(1)
@@ -350,7 +351,8 @@ fn checkpointing_jobs_with_keyed_two_input_state_are_refused() {
         .apply(|l: &Rec, r: &Rec| (l.id, r.id))
         .blackhole();
     let err = env.execute_and_wait().expect_err("refused").to_string();
-    for operator in ["co_process", "interval_join", "window_join"] {
+    for operator in ["interval_join", "window_join"] {
         assert!(err.contains(operator), "{operator} not named in: {err}");
     }
+    assert!(!err.contains("co_process"), "co_process named in: {err}");
 }
