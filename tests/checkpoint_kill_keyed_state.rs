@@ -17,12 +17,12 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corestrom::prelude::*;
 use corestrom_bench::nexmark::{Bid, Event, GeneratorConfig, NexmarkSource};
 use corestrom_operators::state::{MapState, SnapshotHandle, VoidNamespace};
-use support::{Rng, committed_lines, diff};
+use support::{KillPlan, Rng, committed_lines, diff};
 
 const JOB_VAR: &str = "CORESTROM_KEYED_JOB";
 const EVENTS: u64 = 60_000;
@@ -154,23 +154,6 @@ fn spawn_child(state: &Path, out: &Path) -> std::process::Child {
         .expect("spawn child")
 }
 
-/// Waits for `child`; a child that does not finish within `limit` is killed and the test
-/// fails (a hang must fail the test, not stall it).
-fn wait_bounded(mut child: std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if started.elapsed() > limit {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reap");
-            panic!("the restarted job did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn killed_job_with_keyed_state_is_exactly_once() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -191,40 +174,16 @@ fn killed_job_with_keyed_state_is_exactly_once() {
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(8, |r| r / 5 + 1);
     let mut rng = Rng(0x5eed_4eed);
+    let plan = KillPlan {
+        kills: 5,
+        delay_ms: 60..560,
+        limit: Duration::from_secs(60),
+    };
     let mut kills = 0;
     for run in 0..runs {
         let state = dir.path().join(format!("state-{run}"));
         let out = dir.path().join(format!("out-{run}"));
-        let mut finished = false;
-        for _ in 0..5 {
-            let mut child = spawn_child(&state, &out);
-            let delay = Duration::from_millis(60 + rng.below(500));
-            let started = Instant::now();
-            let mut exited = None;
-            while started.elapsed() < delay {
-                if let Some(status) = child.try_wait().expect("wait") {
-                    exited = Some(status);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            match exited {
-                Some(status) => {
-                    assert!(status.success(), "child failed: {status}");
-                    finished = true;
-                    break;
-                }
-                None => {
-                    child.kill().expect("SIGKILL");
-                    child.wait().expect("reap");
-                    kills += 1;
-                }
-            }
-        }
-        if !finished {
-            let status = wait_bounded(spawn_child(&state, &out), Duration::from_secs(60));
-            assert!(status.success(), "final run failed: {status}");
-        }
+        kills += plan.run(&mut rng, || spawn_child(&state, &out));
         for (name, want) in OUTPUTS.iter().zip(&expected) {
             let got = committed_lines(&out.join(name));
             assert_eq!(

@@ -10,13 +10,13 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corestrom::prelude::*;
 use corestrom_bench::nexmark::queries::Q0Row;
 use corestrom_bench::nexmark::result_sink::ResultSink;
 use corestrom_bench::nexmark::{Bid, Event, GeneratorConfig, NexmarkSource};
-use support::{Rng, committed_lines, diff};
+use support::{KillPlan, Rng, committed_lines, diff};
 
 const JOB_VAR: &str = "CORESTROM_EXCHANGE_JOB";
 
@@ -78,41 +78,17 @@ fn killed_job_with_two_exchanges_is_exactly_once() {
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(8, |r| r / 5 + 1);
     let mut rng = Rng(0xe8c4);
+    let plan = KillPlan {
+        kills: 5,
+        delay_ms: 40..440,
+        limit: Duration::from_secs(60),
+    };
     let mut kills = 0;
     for run in 0..runs {
         let state = dir.path().join(format!("state-{run}"));
         let out = dir.path().join(format!("out-{run}"));
         let (state, out) = (state.to_str().expect("utf8"), out.to_str().expect("utf8"));
-        let mut finished = false;
-        for _ in 0..5 {
-            let mut child = spawn_child(state, out);
-            let delay = Duration::from_millis(40 + rng.below(400));
-            let started = Instant::now();
-            let mut exited = None;
-            while started.elapsed() < delay {
-                if let Some(status) = child.try_wait().expect("wait") {
-                    exited = Some(status);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            match exited {
-                Some(status) => {
-                    assert!(status.success(), "child failed: {status}");
-                    finished = true;
-                    break;
-                }
-                None => {
-                    child.kill().expect("SIGKILL");
-                    child.wait().expect("reap");
-                    kills += 1;
-                }
-            }
-        }
-        if !finished {
-            let status = spawn_child(state, out).wait().expect("child");
-            assert!(status.success(), "final run failed: {status}");
-        }
+        kills += plan.run(&mut rng, || spawn_child(state, out));
         let got = committed_lines(std::path::Path::new(out));
         assert_eq!(
             diff(&expected, &got),

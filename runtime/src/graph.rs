@@ -178,9 +178,9 @@ impl JobGraph {
         self.nodes.iter().any(|n| n.snapshots_state)
     }
 
-    /// Marks a node as keeping keyed state in memory. Checkpoints do not snapshot such state
-    /// yet, so a checkpointing job with such a node is refused rather than silently restored
-    /// without its state.
+    /// Marks a node as keeping keyed state in memory. Unless it is also marked with
+    /// [`JobGraph::set_snapshotted_state`], checkpoints do not include that state, so a
+    /// checkpointing job with such a node is refused rather than silently restored without it.
     pub fn set_stateful(&mut self, node: NodeId) {
         self.nodes[node.0 as usize].stateful = true;
     }

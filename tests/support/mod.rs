@@ -92,6 +92,57 @@ impl Rng {
     }
 }
 
+/// How a job is run through kills: up to `kills` attempts, each killed with SIGKILL after a
+/// random delay in `delay_ms` unless it ended first, then (if none ended) one last run that
+/// must end within `limit` (a hang fails the test instead of stalling it).
+pub struct KillPlan {
+    pub kills: usize,
+    pub delay_ms: std::ops::Range<u64>,
+    pub limit: std::time::Duration,
+}
+
+impl KillPlan {
+    /// Runs the job `spawn` starts through the plan; every run that ends must succeed. Returns
+    /// how many runs were killed.
+    pub fn run(&self, rng: &mut Rng, mut spawn: impl FnMut() -> std::process::Child) -> u64 {
+        use std::time::{Duration, Instant};
+        let mut killed = 0;
+        for _ in 0..self.kills {
+            let mut child = spawn();
+            let span = self.delay_ms.end - self.delay_ms.start;
+            let delay = Duration::from_millis(self.delay_ms.start + rng.below(span));
+            let started = Instant::now();
+            loop {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    assert!(status.success(), "child failed: {status}");
+                    return killed;
+                }
+                if started.elapsed() >= delay {
+                    child.kill().expect("SIGKILL");
+                    child.wait().expect("reap");
+                    killed += 1;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let mut child = spawn();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(status.success(), "final run failed: {status}");
+                return killed;
+            }
+            if started.elapsed() > self.limit {
+                child.kill().expect("SIGKILL");
+                child.wait().expect("reap");
+                panic!("the restarted job did not finish within {:?}", self.limit);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// Two-input pipelines for the join and co-process tests: one record type for both sides, and a
 /// builder that gives each side its own watermark with a known interleaving.
 pub mod two_sides {
