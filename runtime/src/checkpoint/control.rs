@@ -507,4 +507,63 @@ mod tests {
             Some(vec![NamedBlob::new("s", b"t")])
         );
     }
+
+    fn state(operator: u32, byte: u8) -> OperatorState {
+        OperatorState {
+            operator,
+            name: format!("{operator}:op"),
+            groups: vec![crate::state::snapshot::KeyGroupState {
+                key_group: 0,
+                bytes: vec![byte],
+            }]
+            .into(),
+        }
+    }
+
+    fn operators(ready: &[ReadyCheckpoint]) -> Vec<(u64, Vec<(u32, u8)>)> {
+        ready
+            .iter()
+            .map(|r| {
+                let mut ops: Vec<_> = r
+                    .state
+                    .iter()
+                    .map(|s| (s.operator, s.groups[0].bytes[0]))
+                    .collect();
+                ops.sort_unstable();
+                (r.id, ops)
+            })
+            .collect()
+    }
+
+    /// An operator that snapshotted a checkpoint before its shard began it, and then ended, is in
+    /// that checkpoint once (from its barrier) and in every later one with its final state; the
+    /// shard waits for nobody else (this once waited forever, counting the operator twice).
+    #[test]
+    fn an_early_snapshot_then_the_end_counts_once_per_checkpoint() {
+        let control = control();
+        let mut shard = ShardCheckpoints::new(0, (0, 64), 0);
+        shard.register_stateful();
+        shard.register_stateful();
+        shard.state_snapshotted(1, state(7, 1), &control);
+        shard.state_ended(1, state(7, 2), &control);
+        shard.begin(1);
+        shard.sources_injected(1, Vec::new(), &control);
+        assert!(
+            shard.take_ready().is_empty(),
+            "operator 8 has not snapshotted 1"
+        );
+        shard.state_snapshotted(1, state(8, 1), &control);
+        assert_eq!(
+            operators(&shard.take_ready()),
+            vec![(1, vec![(7, 1), (8, 1)])]
+        );
+        shard.begin(2);
+        shard.sources_injected(2, Vec::new(), &control);
+        shard.state_ended(1, state(8, 3), &control);
+        assert_eq!(
+            operators(&shard.take_ready()),
+            vec![(2, vec![(7, 2), (8, 3)])],
+            "ended operators stand with their final state"
+        );
+    }
 }
