@@ -53,7 +53,7 @@ impl StateCheckpointer {
         control: Arc<CheckpointControl>,
     ) -> Self {
         shard.borrow_mut().register_stateful();
-        let last = shard.borrow().last_injected().min(control.completed());
+        let last = shard.borrow().last_injected();
         StateCheckpointer {
             operator,
             name,
