@@ -16,7 +16,8 @@ use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::checkpoint::state_store::ShardStateStore;
+use crate::checkpoint::restore::{Decision, RestoreChoice, Verdict};
+use crate::checkpoint::state_store::{ShardStateStore, StoreVerifyError, VerifiedShardStore};
 use crate::checkpoint::{CheckpointControl, Manifest, ShardCheckpoints};
 use crate::config::{JobConfig, Pinning, allowed_cpus};
 use crate::error::{JobError, ShardId};
@@ -184,9 +185,9 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
     }
     let shards = config.shards;
     let parkers: Vec<Arc<Parker>> = (0..shards).map(|_| Arc::new(Parker::new())).collect();
-    let restore = restore_point(&config)?;
+    let candidates = restore_candidates(&config)?;
     let checkpoints = config.checkpoint.as_ref().map(|c| {
-        let restored = restore.as_ref().map_or(0, |m| m.checkpoint);
+        let restored = candidates.first().map_or(0, |m| m.checkpoint);
         Arc::new(CheckpointControl::new(
             c.clone(),
             shards,
@@ -194,6 +195,12 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
             restored,
         ))
     });
+    let restore_plan = match (&checkpoints, &config.checkpoint) {
+        (Some(control), Some(c)) if graph.has_snapshotted_state() => RestorePlan::Agreed(Arc::new(
+            RestoreChoice::new(candidates, shards, c.manifest_dir(), Arc::clone(control)),
+        )),
+        _ => RestorePlan::Newest(candidates.into_iter().next()),
+    };
     let control = Arc::new(JobControl {
         stopping: AtomicBool::new(false),
         failure: Mutex::new(None),
@@ -240,7 +247,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
         let parker = Arc::clone(&parkers[shard]);
         let levels = Arc::clone(&levels);
         let names = Arc::clone(&names);
-        let restore = restore.clone();
+        let restore_plan = restore_plan.clone();
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("corestrom-shard-{shard}"))
             // The shard loop parks itself; glommio's own spinning would only burn the core.
@@ -259,6 +266,18 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     shards: config.shards,
                 };
                 parker.register_current_thread();
+                let state_dir = config.checkpoint.as_ref().map(|c| c.state_dir.clone());
+                let chosen =
+                    choose_restore(&restore_plan, shard, state_dir.as_deref(), &shard_control)
+                        .await;
+                let (restore, verified_store) = match chosen {
+                    Ok(chosen) => chosen,
+                    Err(JobError::Cancelled) => return Err(JobError::Cancelled),
+                    Err(error) => {
+                        shard_control.fail(error);
+                        return Err(JobError::Cancelled);
+                    }
+                };
                 let checkpointing = shard_control.checkpoints.as_ref().map(|c| {
                     let groups =
                         crate::hash::key_group_range(shard, config.max_key_groups, config.shards);
@@ -289,7 +308,14 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     processing_time: Default::default(),
                     restored_state: Default::default(),
                 };
-                let outcome = run_shard(graph, build, Arc::clone(&shard_control), parker).await;
+                let outcome = run_shard(
+                    graph,
+                    build,
+                    verified_store,
+                    Arc::clone(&shard_control),
+                    parker,
+                )
+                .await;
                 match outcome {
                     Ok(metrics) => Ok(metrics),
                     Err(JobError::Cancelled) => Err(JobError::Cancelled),
@@ -328,40 +354,106 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
 /// queued, so this relies on the fix in third_party/glommio (see third_party/README.md).
 const STORE_PREEMPT_TIMER: Duration = Duration::from_micros(500);
 
-/// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer
-/// ones are reported on stderr and skipped).
-fn restore_point(config: &JobConfig) -> Result<Option<Arc<Manifest>>, JobError> {
+/// The manifests a checkpointing job may restart from: every one that verifies, newest first
+/// (corrupt manifests are reported on stderr and skipped). Which one it resumes from is agreed
+/// by the shards (`checkpoint::restore`).
+fn restore_candidates(config: &JobConfig) -> Result<Vec<Arc<Manifest>>, JobError> {
     let Some(checkpoint) = &config.checkpoint else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let dir = checkpoint.manifest_dir();
-    let (newest, skipped) = crate::checkpoint::manifest::newest_valid(&dir).map_err(|e| {
+    let listed = crate::checkpoint::manifest::list(&dir).map_err(|e| {
         JobError::Checkpoint(format!("reading checkpoints in {}: {e}", dir.display()))
     })?;
-    for error in skipped {
-        eprintln!("corestrom: skipping a checkpoint that does not verify: {error}");
+    let mut candidates = Vec::new();
+    for listed in listed.into_iter().rev() {
+        let manifest = match listed.manifest {
+            Ok(manifest) => manifest,
+            Err(error) => {
+                eprintln!("corestrom: skipping a checkpoint that does not verify: {error}");
+                continue;
+            }
+        };
+        if manifest.shards != config.shards {
+            return Err(JobError::Checkpoint(format!(
+                "checkpoint {} was taken with {} shards, the job has {}; restore it with the same shard count",
+                manifest.checkpoint, manifest.shards, config.shards
+            )));
+        }
+        if manifest.max_key_groups != config.max_key_groups {
+            return Err(JobError::Checkpoint(format!(
+                "checkpoint {} was taken with {} key groups, the job has {}",
+                manifest.checkpoint, manifest.max_key_groups, config.max_key_groups
+            )));
+        }
+        candidates.push(Arc::new(manifest));
     }
-    let Some(manifest) = newest else {
-        return Ok(None);
+    Ok(candidates)
+}
+
+/// How a shard learns the checkpoint it resumes from.
+#[derive(Clone)]
+enum RestorePlan {
+    /// Without keyed state there is no store to verify: the newest manifest that verifies.
+    Newest(Option<Arc<Manifest>>),
+    /// With keyed state the shards verify their stores and agree (`checkpoint::restore`).
+    Agreed(Arc<RestoreChoice>),
+}
+
+/// The checkpoint shard `shard` resumes from, and its store verified there (or to be created
+/// empty), once every shard agreed.
+async fn choose_restore(
+    plan: &RestorePlan,
+    shard: usize,
+    state_dir: Option<&std::path::Path>,
+    control: &JobControl,
+) -> Result<(Option<Arc<Manifest>>, Option<VerifiedShardStore>), JobError> {
+    let choice = match plan {
+        RestorePlan::Newest(manifest) => return Ok((manifest.clone(), None)),
+        RestorePlan::Agreed(choice) => choice,
     };
-    if manifest.shards != config.shards {
-        return Err(JobError::Checkpoint(format!(
-            "checkpoint {} was taken with {} shards, the job has {}; restore it with the same shard count",
-            manifest.checkpoint, manifest.shards, config.shards
-        )));
+    let state_dir = state_dir.expect("an agreed restore implies checkpoints");
+    if choice.candidates().is_empty() {
+        let store = VerifiedShardStore::verify(state_dir, shard, None).await;
+        return match store {
+            Ok(store) => Ok((None, Some(store))),
+            Err(StoreVerifyError::Corrupt(why)) => Err(JobError::Checkpoint(why)),
+            Err(StoreVerifyError::Fatal(e)) => Err(e),
+        };
     }
-    if manifest.max_key_groups != config.max_key_groups {
-        return Err(JobError::Checkpoint(format!(
-            "checkpoint {} was taken with {} key groups, the job has {}",
-            manifest.checkpoint, manifest.max_key_groups, config.max_key_groups
-        )));
+    for (index, candidate) in choice.candidates().iter().enumerate() {
+        let mut verified = None;
+        let verdict = match &candidate.per_shard[shard].store {
+            None => Verdict::Fatal(format!(
+                "checkpoint {} has no keyed state for shard {shard}, but this job keeps keyed state: \
+                 restore a checkpoint of the same job graph",
+                candidate.checkpoint
+            )),
+            Some(store) => {
+                let restore = Some((candidate.checkpoint, store));
+                match VerifiedShardStore::verify(state_dir, shard, restore).await {
+                    Ok(store) => {
+                        verified = Some(store);
+                        Verdict::Intact
+                    }
+                    Err(StoreVerifyError::Corrupt(why)) => Verdict::Corrupt(why),
+                    Err(StoreVerifyError::Fatal(e)) => Verdict::Fatal(e.to_string()),
+                }
+            }
+        };
+        match choice.vote(index, verdict, &control.stopping)? {
+            Decision::Accept => return Ok((Some(Arc::clone(candidate)), verified)),
+            Decision::Next => {}
+            Decision::Fail(why) => return Err(JobError::Checkpoint(why)),
+        }
     }
-    Ok(Some(Arc::new(manifest)))
+    unreachable!("the last candidate's round accepts or fails")
 }
 
 async fn run_shard(
     graph: Arc<JobGraph>,
     mut build: ShardBuild,
+    verified_store: Option<VerifiedShardStore>,
     control: Arc<JobControl>,
     parker: Arc<Parker>,
 ) -> Result<ShardMetrics, JobError> {
@@ -369,7 +461,7 @@ async fn run_shard(
     let names = Arc::clone(&build.names);
     let metrics = std::rc::Rc::clone(&build.metrics);
     let body = async move {
-        let store = open_state_store(&graph, &mut build).await?;
+        let store = open_state_store(&graph, &mut build, verified_store).await?;
         crate::shard::instantiate(&graph, &mut build)?;
         let leftover = build.restored_state.borrow().leftover();
         if !leftover.is_empty() {
@@ -403,16 +495,18 @@ async fn run_shard(
     }
 }
 
-/// Opens the shard's keyed-state store when the job checkpoints keyed state, and loads the
-/// state of the checkpoint it restarts from for the operators to take.
+/// Opens the shard's keyed-state store, verified at the agreed checkpoint (`choose_restore`),
+/// when the job checkpoints keyed state, and loads that checkpoint's state for the operators.
 async fn open_state_store(
     graph: &JobGraph,
     build: &mut ShardBuild,
+    verified_store: Option<VerifiedShardStore>,
 ) -> Result<Option<ShardStateStore>, JobError> {
     let Some(checkpointing) = &build.checkpointing else {
         return Ok(None);
     };
-    if !graph.has_snapshotted_state() {
+    let Some(verified_store) = verified_store else {
+        debug_assert!(!graph.has_snapshotted_state());
         let restored_state = checkpointing
             .restore
             .as_ref()
@@ -426,23 +520,8 @@ async fn open_state_store(
             ));
         }
         return Ok(None);
-    }
-    let shard = build.split.shard;
-    let restore = match &checkpointing.restore {
-        Some(manifest) => match &manifest.per_shard[shard].store {
-            Some(store) => Some((manifest.checkpoint, store)),
-            None => {
-                return Err(JobError::Checkpoint(format!(
-                    "checkpoint {} has no keyed state for shard {shard}, but this job keeps keyed state: \
-                     restore a checkpoint of the same job graph",
-                    manifest.checkpoint
-                )));
-            }
-        },
-        None => None,
     };
-    let state_dir = checkpointing.control.config().state_dir.clone();
-    let (store, restored) = ShardStateStore::open(&state_dir, shard, restore).await?;
+    let (store, restored) = verified_store.open().await?;
     build.restored_state = std::cell::RefCell::new(restored);
     Ok(Some(store))
 }

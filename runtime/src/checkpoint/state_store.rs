@@ -93,47 +93,98 @@ fn store_error(what: &str, dir: &Path, e: impl std::fmt::Display) -> JobError {
     JobError::Checkpoint(format!("{what} keyed-state store {}: {e}", dir.display()))
 }
 
-impl ShardStateStore {
-    /// Opens `shard`'s store under `state_dir`: at the position `restore` names (verifying it
-    /// and returning its state), or empty.
+/// Why a shard's store cannot be opened at a checkpoint's position.
+#[derive(Debug)]
+pub enum StoreVerifyError {
+    /// The bytes the position names do not verify (crc, a missing or short segment, a position
+    /// that does not decode): an older checkpoint may still be intact.
+    Corrupt(String),
+    /// Anything else (I/O, permissions): no other checkpoint would fare better.
+    Fatal(JobError),
+}
+
+/// A shard's store verified at the position of the checkpoint it restarts from (or about to be
+/// created empty), not opened yet: no file has changed (see `corestrom_storage::VerifiedStore`).
+pub struct VerifiedShardStore {
+    path: PathBuf,
+    dir: String,
+    /// `None`: the job starts without a checkpoint and the store is created empty.
+    verified: Option<(u64, Position, corestrom_storage::VerifiedStore)>,
+    operators: Vec<(u32, String)>,
+}
+
+impl VerifiedShardStore {
+    /// Verifies `shard`'s store under `state_dir` at the position `restore` names (every frame
+    /// up to it is crc-checked); with no `restore` there is nothing to verify.
     ///
     /// # Errors
-    /// The store does not verify up to the position (the error names file and offset), or I/O.
-    pub async fn open(
+    /// [`StoreVerifyError::Corrupt`] naming the file and offset, or a fatal I/O error.
+    pub async fn verify(
         state_dir: &Path,
         shard: usize,
         restore: Option<(u64, &StoreSnapshot)>,
-    ) -> Result<(Self, RestoredState), JobError> {
+    ) -> Result<Self, StoreVerifyError> {
         let dir = shard_store_dir(shard);
         let path: PathBuf = state_dir.join(&dir);
-        std::fs::create_dir_all(&path).map_err(|e| store_error("creating", &path, e))?;
-        let config = StoreConfig::default();
-        let mut positions = VecDeque::new();
+        let fatal = |what: &str, e: &dyn std::fmt::Display| {
+            StoreVerifyError::Fatal(store_error(what, &path, e))
+        };
+        std::fs::create_dir_all(&path).map_err(|e| fatal("creating", &e))?;
+        let Some((checkpoint, snapshot)) = restore else {
+            return Ok(VerifiedShardStore {
+                path,
+                dir,
+                verified: None,
+                operators: Vec::new(),
+            });
+        };
+        let corrupt = |e: &dyn std::fmt::Display| {
+            StoreVerifyError::Corrupt(store_error("restoring", &path, e).to_string())
+        };
+        let bytes = hex_decode(&snapshot.position)
+            .ok_or_else(|| corrupt(&"the manifest's store position is not hex"))?;
+        let position = Position::from_bytes(&bytes).map_err(|e| corrupt(&e))?;
         let mut operators = Vec::new();
-        let store = match restore {
-            None => Store::create(&path, config)
+        for key in &snapshot.operators {
+            let node = key
+                .split_once(':')
+                .and_then(|(id, _)| id.parse::<u32>().ok())
+                .ok_or_else(|| corrupt(&format!("bad operator key '{key}'")))?;
+            operators.push((node, key.clone()));
+        }
+        let verified = match Store::verify(&path, StoreConfig::default(), &position).await {
+            Ok(verified) => verified,
+            Err(e) if e.is_corruption() => return Err(corrupt(&e)),
+            Err(e) => return Err(fatal("restoring", &e)),
+        };
+        Ok(VerifiedShardStore {
+            path,
+            dir,
+            verified: Some((checkpoint, position, verified)),
+            operators,
+        })
+    }
+
+    /// Opens the verified store (cutting what follows the position) and reads every stateful
+    /// operator's key groups back, or creates the store empty.
+    ///
+    /// # Errors
+    /// I/O, or restored bytes that do not decode.
+    pub async fn open(self) -> Result<(ShardStateStore, RestoredState), JobError> {
+        let VerifiedShardStore {
+            path,
+            dir,
+            verified,
+            operators,
+        } = self;
+        let mut positions = VecDeque::new();
+        let store = match verified {
+            None => Store::create(&path, StoreConfig::default())
                 .await
                 .map_err(|e| store_error("creating", &path, e))?,
-            Some((checkpoint, snapshot)) => {
-                let bytes = hex_decode(&snapshot.position).ok_or_else(|| {
-                    store_error(
-                        "restoring",
-                        &path,
-                        "the manifest's store position is not hex",
-                    )
-                })?;
-                let position =
-                    Position::from_bytes(&bytes).map_err(|e| store_error("restoring", &path, e))?;
-                for key in &snapshot.operators {
-                    let node = key
-                        .split_once(':')
-                        .and_then(|(id, _)| id.parse::<u32>().ok())
-                        .ok_or_else(|| {
-                            store_error("restoring", &path, format!("bad operator key '{key}'"))
-                        })?;
-                    operators.push((node, key.clone()));
-                }
-                let (store, _report) = Store::open(&path, config, &position)
+            Some((checkpoint, position, verified)) => {
+                let (store, _report) = verified
+                    .open()
                     .await
                     .map_err(|e| store_error("restoring", &path, e))?;
                 // `open` retained the position; it is released like a sealed one.
@@ -156,7 +207,9 @@ impl ShardStateStore {
             restored,
         ))
     }
+}
 
+impl ShardStateStore {
     /// True while a checkpoint's state is being written or its seal's fsync is in flight (the
     /// loop must not park the thread, or the I/O completions would wait for the next wake-up).
     pub fn durability_pending(&self) -> bool {
