@@ -26,7 +26,7 @@ use corestrom::runtime::checkpoint::manifest;
 use corestrom_bench::nexmark::{Bid, Event, GeneratorConfig, NexmarkSource};
 use corestrom_operators::state::{MapState, SnapshotHandle, VoidNamespace};
 use corestrom_storage::Position;
-use support::{KillPlan, Rng, committed_lines, diff};
+use support::{KillPlan, Rng, committed_lines, corestrom, diff};
 
 const JOB_VAR: &str = "CORESTROM_KEYED_JOB";
 const EVENTS: u64 = 60_000;
@@ -367,6 +367,27 @@ fn corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
 
     let (newest, previous) = kill_after_two_checkpoints(&state, &out);
     corrupt_newest_only(&state, &newest, &previous, 1);
+    // The CLI's verify reads the stores too: the newest checkpoint is reported, the older not.
+    let verify = corestrom()
+        .args(["checkpoints", "verify", state.to_str().expect("utf8")])
+        .output()
+        .expect("checkpoints verify");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(!verify.status.success(), "verify must fail:\n{report}");
+    let newest_name = manifest::manifest_file_name(newest.checkpoint);
+    let previous_name = manifest::manifest_file_name(previous.checkpoint);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("CORRUPT") && l.contains(&newest_name) && l.contains("shard 1")),
+        "the newest checkpoint's corrupt store is named:\n{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("ok") && l.contains(&previous_name)),
+        "the previous checkpoint verifies:\n{report}"
+    );
     let stderr = run_to_end_capturing_stderr(&state, &out);
     assert!(
         stderr.contains(&format!(
@@ -379,7 +400,7 @@ fn corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
         stderr.contains(&format!("resuming from checkpoint {}", previous.checkpoint)),
         "the fallback is reported:\n{stderr}"
     );
-    let rejected = state.join("checkpoints").join(format!(
+    let rejected = state.join(manifest::MANIFEST_DIR).join(format!(
         "{}.rejected",
         manifest::manifest_file_name(newest.checkpoint)
     ));

@@ -165,6 +165,11 @@ impl VerifiedShardStore {
         })
     }
 
+    /// What verification read: frames and bytes (`None` for a store to be created empty).
+    pub fn report(&self) -> Option<&corestrom_storage::RecoveryReport> {
+        self.verified.as_ref().map(|(_, _, v)| v.report())
+    }
+
     /// Opens the verified store (cutting what follows the position) and reads every stateful
     /// operator's key groups back, or creates the store empty.
     ///
@@ -428,4 +433,50 @@ async fn read_all(
         restored.by_operator.insert(operator, (key.clone(), states));
     }
     Ok((restored, chunks))
+}
+
+/// One shard's store checked at a checkpoint's position by [`verify_checkpoint_stores`].
+#[derive(Debug)]
+pub struct StoreCheck {
+    /// The shard.
+    pub shard: usize,
+    /// Frames and bytes verified, or why the store does not verify at the position.
+    pub outcome: Result<(u64, u64), String>,
+}
+
+/// Verifies, read-only, every shard's store at the positions `manifest` names (every frame up
+/// to each position crc-checked; nothing cut or removed), on a glommio executor of its own: for
+/// `corestrom checkpoints verify` and other tools outside a running job. Shards without keyed
+/// state are skipped.
+///
+/// # Errors
+/// The executor cannot start.
+pub fn verify_checkpoint_stores(
+    state_dir: &Path,
+    manifest: &crate::checkpoint::Manifest,
+) -> Result<Vec<StoreCheck>, JobError> {
+    let state_dir = state_dir.to_path_buf();
+    let manifest = manifest.clone();
+    let spawned = glommio::LocalExecutorBuilder::default()
+        .name("corestrom-verify")
+        .spawn(move || async move {
+            let mut checks = Vec::new();
+            for (shard, snapshot) in manifest.per_shard.iter().enumerate() {
+                let Some(store) = &snapshot.store else {
+                    continue;
+                };
+                let restore = Some((manifest.checkpoint, store));
+                let outcome = match VerifiedShardStore::verify(&state_dir, shard, restore).await {
+                    Ok(verified) => Ok(verified.report().map_or((0, 0), |r| (r.frames, r.bytes))),
+                    Err(StoreVerifyError::Corrupt(why)) => Err(why),
+                    Err(StoreVerifyError::Fatal(e)) => Err(e.to_string()),
+                };
+                checks.push(StoreCheck { shard, outcome });
+            }
+            checks
+        })
+        .map_err(|e| JobError::Checkpoint(format!("starting a verification executor: {e}")))?;
+    spawned
+        .join()
+        .map_err(|e| JobError::Checkpoint(format!("verification executor: {e}")))
 }
