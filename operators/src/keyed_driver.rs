@@ -31,8 +31,9 @@ use corestrom_runtime::state::snapshot::{KeyGroupState, KeyGroupWriter, Snapshot
 use corestrom_runtime::time::wall_clock_ms;
 use corestrom_runtime::two_input::{Side, TwoInputOperator, two_inputs};
 use corestrom_runtime::{
-    Batch, BoxCollector, Clock, Collector, EventTime, NO_TIMESTAMP, OpResult, OperatorContext,
-    OperatorError, Record, Signal, StableHash, StreamStatus, TimeDomain, TimerQueue, Wakeup,
+    Batch, BoxCollector, Clock, Collector, END_OF_TIME, EventTime, NO_TIMESTAMP, OpResult,
+    OperatorContext, OperatorError, Record, Signal, StableHash, StreamStatus, TimeDomain,
+    TimerQueue, Wakeup,
 };
 
 /// The two outputs of a keyed operator, batched.
@@ -282,7 +283,13 @@ impl<C: TimedCore> Shared<C> {
                     return Ok(());
                 }
                 self.watermark = wm;
-                self.out.emitted_ns = self.clock.now_ns();
+                // What the watermark fires is stamped with the source emission time of the last
+                // input batch (the one whose records advanced the watermark, on this path), so
+                // the sink's latency of a window result runs from when its closing input left
+                // the source. Without input so far, and for the end of input, it is now.
+                if wm == END_OF_TIME || self.out.emitted_ns == u64::MAX {
+                    self.out.emitted_ns = self.clock.now_ns();
+                }
                 self.core.on_watermark(wm, &mut self.out)?;
                 self.out.signal(signal)?;
                 self.reschedule();
