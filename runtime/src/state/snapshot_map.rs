@@ -268,7 +268,7 @@ where
             return Ok(None);
         };
         let started = Instant::now();
-        self.encode_parts(&mut pending, Some(started + budget))?;
+        self.encode_parts(&mut pending, Some(started + budget), usize::MAX)?;
         let us = started.elapsed().as_micros() as u64;
         pending.stats.slices += 1;
         pending.stats.slice_us_max = pending.stats.slice_us_max.max(us);
@@ -285,7 +285,7 @@ where
             return Ok(None);
         };
         let started = Instant::now();
-        self.encode_parts(&mut pending, None)?;
+        self.encode_parts(&mut pending, None, usize::MAX)?;
         let us = started.elapsed().as_micros() as u64;
         pending.stats.encode_us += us;
         pending.stats.slice_us_max = pending.stats.slice_us_max.max(us);
@@ -307,12 +307,35 @@ where
         })
     }
 
+    /// Encodes at most `parts` pending parts, deterministically (tests interleave writes with
+    /// partial encoding this way); returns the snapshot once every group is encoded.
+    ///
+    /// # Errors
+    /// An entry failed to encode.
+    pub fn encode_parts_at_most(
+        &mut self,
+        parts: usize,
+    ) -> Result<Option<EncodedSnapshot>, SnapshotError> {
+        let Some(mut pending) = self.pending.take() else {
+            return Ok(None);
+        };
+        self.encode_parts(&mut pending, None, parts)?;
+        Ok(self.complete_or_keep(pending))
+    }
+
+    /// Encodes parts in order until the deadline passed (checked after each part) or `parts`
+    /// were encoded.
     fn encode_parts(
         &mut self,
         pending: &mut Pending,
         deadline: Option<Instant>,
+        parts: usize,
     ) -> Result<(), SnapshotError> {
-        while let Some(&local) = pending.groups.get(pending.next_group) {
+        let mut encoded = 0;
+        while encoded < parts
+            && let Some(&local) = pending.groups.get(pending.next_group)
+        {
+            encoded += 1;
             let part = local as usize * self.parts_per_group + pending.next_part;
             let key_group = self.groups.start + local;
             self.encode_part(part, key_group, &mut pending.buffer)?;
@@ -367,5 +390,237 @@ where
         // `before` is dropped with its allocation: keeping it would hold a table the size of
         // the written keys for good.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type Map = SnapshotMap<u64, u32>;
+
+    fn group_of(key: u64, max_key_groups: u32) -> u32 {
+        key_group_of_hash(key.stable_hash(), max_key_groups).0
+    }
+
+    fn put(map: &mut Map, key: u64, value: u32) {
+        map.update(&key, || 0, |v| *v = value);
+    }
+
+    fn decode(groups: &[KeyGroupState]) -> BTreeMap<u64, u32> {
+        let mut out = BTreeMap::new();
+        for group in groups {
+            read_entries::<(u64, u32)>(group, |(k, v)| {
+                assert_eq!(group_of(k, 128), group.key_group, "entry in its own group");
+                assert!(out.insert(k, v).is_none(), "key {k} encoded twice");
+            })
+            .unwrap();
+        }
+        out
+    }
+
+    /// Two keys of distinct groups, and one more of the first key's group.
+    fn keys() -> (u64, u64, u64) {
+        let a = 0u64;
+        let b = (1u64..).find(|k| group_of(*k, 128) != group_of(a, 128)).unwrap();
+        let c = (b + 1..).find(|k| group_of(*k, 128) == group_of(a, 128)).unwrap();
+        (a, b, c)
+    }
+
+    #[test]
+    fn only_groups_written_since_the_last_barrier_are_encoded() {
+        let (a, b, c) = keys();
+        let mut map = Map::new(0..128, 128);
+        put(&mut map, a, 1);
+        put(&mut map, b, 2);
+        map.mark(1);
+        let first = map.finish().unwrap().unwrap();
+        let groups: Vec<u32> = first.groups.iter().map(|g| g.key_group).collect();
+        let mut expected = vec![group_of(a, 128), group_of(b, 128)];
+        expected.sort_unstable();
+        assert_eq!(groups, expected);
+        assert_eq!(decode(&first.groups), BTreeMap::from([(a, 1), (b, 2)]));
+
+        // Only a's group is dirty: it is re-encoded whole (c and a), b's group is left alone.
+        put(&mut map, c, 3);
+        map.mark(2);
+        let second = map.finish().unwrap().unwrap();
+        assert_eq!(second.groups.len(), 1);
+        assert_eq!(second.groups[0].key_group, group_of(a, 128));
+        assert_eq!(decode(&second.groups), BTreeMap::from([(a, 1), (c, 3)]));
+
+        // Nothing written: nothing encoded.
+        map.mark(3);
+        assert!(map.finish().unwrap().unwrap().groups.is_empty());
+
+        // A group emptied by removals is listed with empty bytes, so the store deletes it.
+        map.remove(&b);
+        map.mark(4);
+        let fourth = map.finish().unwrap().unwrap();
+        assert_eq!(fourth.groups.len(), 1);
+        assert_eq!(fourth.groups[0].key_group, group_of(b, 128));
+        assert!(fourth.groups[0].bytes.is_empty());
+    }
+
+    #[test]
+    fn a_write_after_the_barrier_does_not_leak_into_the_checkpoint() {
+        let (a, b, c) = keys();
+        let mut map = Map::new(0..128, 128);
+        put(&mut map, a, 1);
+        put(&mut map, b, 2);
+        map.mark(1);
+        // Nothing is encoded yet; records go on: change a, create c, remove b.
+        put(&mut map, a, 10);
+        put(&mut map, a, 11);
+        put(&mut map, c, 30);
+        assert_eq!(map.remove(&b), Some(2));
+        let first = map.finish().unwrap().unwrap();
+        assert_eq!(first.stats.copies, 3, "one before-image per key written");
+        assert_eq!(
+            decode(&first.groups),
+            BTreeMap::from([(a, 1), (b, 2)]),
+            "checkpoint 1 is the state at its barrier"
+        );
+        // The writes after barrier 1 belong to checkpoint 2.
+        map.mark(2);
+        let second = map.finish().unwrap().unwrap();
+        assert_eq!(decode(&second.groups), BTreeMap::from([(a, 11), (c, 30)]));
+        let emptied: Vec<u32> = second
+            .groups
+            .iter()
+            .filter(|g| g.bytes.is_empty())
+            .map(|g| g.key_group)
+            .collect();
+        assert_eq!(emptied, vec![group_of(b, 128)]);
+    }
+
+    #[test]
+    fn writes_to_parts_already_encoded_are_not_copied() {
+        let mut map = Map::new(0..128, 128);
+        for k in 0..1000 {
+            put(&mut map, k, 1);
+        }
+        map.mark(1);
+        while map.encode_parts_at_most(1000).unwrap().is_none() {}
+        for k in 0..1000 {
+            put(&mut map, k, 2);
+        }
+        map.mark(2);
+        let second = map.finish().unwrap().unwrap();
+        assert_eq!(second.stats.copies, 0);
+        assert!(decode(&second.groups).values().all(|&v| v == 2));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Put(u64, u32),
+        Remove(u64),
+        Barrier,
+        Encode(usize),
+        Restart,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0u64..300, any::<u32>()).prop_map(|(k, v)| Op::Put(k, v)),
+            2 => (0u64..300).prop_map(Op::Remove),
+            1 => Just(Op::Barrier),
+            3 => (1usize..3000).prop_map(Op::Encode),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    /// The store as the shard keeps it: the last bytes written per group.
+    fn apply(store: &mut BTreeMap<u32, Vec<u8>>, snapshot: EncodedSnapshot) {
+        for group in snapshot.groups {
+            if group.bytes.is_empty() {
+                store.remove(&group.key_group);
+            } else {
+                store.insert(group.key_group, group.bytes);
+            }
+        }
+    }
+
+    fn restore(store: &BTreeMap<u32, Vec<u8>>, max_key_groups: u32) -> Map {
+        let mut map = Map::new(0..max_key_groups, max_key_groups);
+        for (&key_group, bytes) in store {
+            let state = KeyGroupState {
+                key_group,
+                bytes: bytes.clone(),
+            };
+            map.restore(&state).unwrap();
+        }
+        map
+    }
+
+    fn contents(map: &Map) -> BTreeMap<u64, u32> {
+        map.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    proptest! {
+        /// Random writes, barriers, partial encodings and restarts against a plain map: the
+        /// store after each completed checkpoint restores exactly the model's state at that
+        /// checkpoint's barrier, and a restart resumes from the last completed one.
+        #[test]
+        fn restored_state_is_the_state_at_the_barrier(
+            ops in proptest::collection::vec(op(), 1..300),
+            max_key_groups in prop_oneof![Just(1u32), Just(8u32), Just(128u32)],
+        ) {
+            let mut map = Map::new(0..max_key_groups, max_key_groups);
+            let mut model: BTreeMap<u64, u32> = BTreeMap::new();
+            let mut store: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+            // The model at the barrier of the pending checkpoint, and at the last completed one.
+            let mut at_barrier: Option<BTreeMap<u64, u32>> = None;
+            let mut completed: BTreeMap<u64, u32> = BTreeMap::new();
+            let mut next_id = 1;
+            for op in ops {
+                let done = match op {
+                    Op::Put(k, v) => {
+                        put(&mut map, k, v);
+                        model.insert(k, v);
+                        None
+                    }
+                    Op::Remove(k) => {
+                        prop_assert_eq!(map.remove(&k), model.remove(&k));
+                        None
+                    }
+                    Op::Barrier => {
+                        let early = map.finish().unwrap();
+                        if let Some(done) = early {
+                            apply(&mut store, done);
+                            completed = at_barrier.take().unwrap();
+                        }
+                        map.mark(next_id);
+                        next_id += 1;
+                        at_barrier = Some(model.clone());
+                        None
+                    }
+                    Op::Encode(parts) => map.encode_parts_at_most(parts).unwrap(),
+                    Op::Restart => {
+                        // A crash: whatever was pending is lost; restart from the store.
+                        map = restore(&store, max_key_groups);
+                        model = completed.clone();
+                        at_barrier = None;
+                        None
+                    }
+                };
+                if let Some(done) = done {
+                    apply(&mut store, done);
+                    completed = at_barrier.take().unwrap();
+                    prop_assert_eq!(contents(&restore(&store, max_key_groups)), completed.clone());
+                }
+                prop_assert_eq!(contents(&map), model.clone());
+            }
+            if let Some(done) = map.finish().unwrap() {
+                apply(&mut store, done);
+                completed = at_barrier.take().unwrap();
+            }
+            prop_assert_eq!(contents(&restore(&store, max_key_groups)), completed);
+        }
     }
 }
