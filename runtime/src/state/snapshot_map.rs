@@ -299,7 +299,16 @@ where
             self.pending = Some(pending);
             return None;
         }
-        assert!(self.pending_parts.is_empty(), "every pending part encoded");
+        assert!(
+            self.pending_parts.is_empty(),
+            "checkpoint {}: {} of {} groups encoded, {} parts still pending (first {:?}, {} per group)",
+            pending.checkpoint,
+            pending.next_group,
+            pending.groups.len(),
+            self.pending_parts.len(),
+            self.pending_parts.iter().next(),
+            self.parts_per_group
+        );
         Some(EncodedSnapshot {
             checkpoint: pending.checkpoint,
             groups: pending.done,
@@ -516,6 +525,28 @@ mod tests {
         assert!(decode(&second.groups).values().all(|&v| v == 2));
     }
 
+    #[test]
+    fn slices_with_a_time_budget_complete_the_checkpoint() {
+        let mut map = Map::new(0..128, 128);
+        for round in 0..3u32 {
+            for k in 0..20_000 {
+                put(&mut map, k, round);
+            }
+            map.mark(u64::from(round) + 1);
+            let mut k = 0;
+            let done = loop {
+                if let Some(done) = map.encode_for(Duration::ZERO).unwrap() {
+                    break done;
+                }
+                put(&mut map, k % 20_000, 100 + round);
+                k += 7;
+            };
+            assert!(done.stats.slices > 1);
+            let expected: BTreeMap<u64, u32> = (0..20_000).map(|k| (k, round)).collect();
+            assert_eq!(decode(&done.groups), expected);
+        }
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Put(u64, u32),
@@ -624,3 +655,4 @@ mod tests {
         }
     }
 }
+
