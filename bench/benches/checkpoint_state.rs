@@ -149,7 +149,11 @@ struct Outcome {
     pauses: Vec<SnapshotPause>,
 }
 
-fn run(keys: u64, hot: &std::sync::Arc<Vec<u64>>, checkpoints: Option<&std::path::Path>) -> Outcome {
+fn run(
+    keys: u64,
+    hot: &std::sync::Arc<Vec<u64>>,
+    checkpoints: Option<&std::path::Path>,
+) -> Outcome {
     let mut builder = Env::builder().shards(1);
     if let Some(dir) = checkpoints {
         builder = builder.checkpoint_every(Duration::from_secs(1), dir);
@@ -205,9 +209,9 @@ fn main() {
         workloads = vec![Workload::Uniform, Workload::Hot];
     }
     println!(
-        "| state | workload | checkpoints | barrier pause p50 | p99 | max | longest slice p50 | p99 | encoding per checkpoint p50 | encoded MB p50 | copy-on-write copies p50 | checkpoint p50 | checkpoint p99 | events/s with 1 s checkpoints | without | ratio |"
+        "| state | workload | checkpoints | barrier pause p50 | p99 | max | longest slice p50 | p99 | longest slice CPU p50 | p99 | encoding per checkpoint p50 | encoded MB p50 | copy-on-write copies p50 | checkpoint p50 | checkpoint p99 | events/s with 1 s checkpoints | without | ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for mb in sizes {
         for &workload in &workloads {
             let keys = mb * 1_000_000 / BYTES_PER_KEY;
@@ -219,22 +223,26 @@ fn main() {
             let dir = tempfile::tempdir().expect("temp dir");
             let without = run(keys, &hot, None);
             let with = run(keys, &hot, Some(dir.path()));
-            let field = |f: fn(&SnapshotPause) -> u64| -> Vec<u64> { with.pauses.iter().map(f).collect() };
+            let field =
+                |f: fn(&SnapshotPause) -> u64| -> Vec<u64> { with.pauses.iter().map(f).collect() };
             let pauses = field(|p| p.pause_us);
             let slices = field(|p| p.slice_us_max);
+            let slices_cpu = field(|p| p.slice_cpu_us_max);
             let encode = field(|p| p.encode_us);
             let bytes = field(|p| p.bytes);
             let copies = field(|p| p.cow_copies);
             let ms = |us: u64| format!("{:.3} ms", us as f64 / 1000.0);
             let rate = |o: &Outcome| events as f64 / o.seconds;
             println!(
-                "| {mb} MB | {workload:?} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {:.2} M | {:.2} M | {:.3} |",
+                "| {mb} MB | {workload:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {:.2} M | {:.2} M | {:.3} |",
                 with.pauses.len(),
                 ms(percentile(&pauses, 50.0)),
                 ms(percentile(&pauses, 99.0)),
                 ms(pauses.iter().copied().max().unwrap_or(0)),
                 ms(percentile(&slices, 50.0)),
                 ms(percentile(&slices, 99.0)),
+                ms(percentile(&slices_cpu, 50.0)),
+                ms(percentile(&slices_cpu, 99.0)),
                 ms(percentile(&encode, 50.0)),
                 percentile(&bytes, 50.0) as f64 / 1e6,
                 percentile(&copies, 50.0),

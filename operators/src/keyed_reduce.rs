@@ -117,10 +117,14 @@ where
         let (init, f) = (&self.init, &mut self.f);
         for record in batch.records.drain(..) {
             let key = (self.key)(&record.value);
-            let acc = state.map.update(&key, || init.clone(), |acc| {
-                f(acc, record.value);
-                acc.clone()
-            });
+            let acc = state.map.update(
+                &key,
+                || init.clone(),
+                |acc| {
+                    f(acc, record.value);
+                    acc.clone()
+                },
+            );
             self.out.records.push(Record {
                 ts: record.ts,
                 value: (key, acc),

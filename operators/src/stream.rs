@@ -21,11 +21,11 @@ use crate::flat_map::FlatMap;
 use crate::inspect::Inspect;
 use crate::keyed_driver;
 use crate::keyed_reduce::{Fold, Reduce};
-use corestrom_runtime::state::incremental::IncrementalState;
 use crate::map::Map;
 use crate::process::{KeyedProcessFunction, ProcessCore, ProcessTimers};
 use crate::sink::{BlackholeSink, Collected, JsonLinesSink, PrintSink};
 use crate::timestamps::{AssignTimestamps, WatermarkStrategy};
+use corestrom_runtime::state::incremental::IncrementalState;
 
 /// A stream of `T` records.
 pub struct Stream<T> {
@@ -472,8 +472,9 @@ where
     {
         let key = self.key.clone();
         let stream = self.stream.try_operator("reduce", move |cx, down| {
-            let state = IncrementalState::install(cx.keyed_state()?)
-                .map_err(|e| OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name)))?;
+            let state = IncrementalState::install(cx.keyed_state()?).map_err(|e| {
+                OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name))
+            })?;
             Ok(Box::new(Reduce {
                 operator: cx.operator,
                 key: key.clone(),
@@ -496,8 +497,9 @@ where
     {
         let key = self.key.clone();
         let stream = self.stream.try_operator("fold", move |cx, down| {
-            let state = IncrementalState::install(cx.keyed_state()?)
-                .map_err(|e| OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name)))?;
+            let state = IncrementalState::install(cx.keyed_state()?).map_err(|e| {
+                OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name))
+            })?;
             Ok(Box::new(Fold {
                 operator: cx.operator,
                 key: key.clone(),

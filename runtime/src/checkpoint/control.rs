@@ -35,8 +35,10 @@ pub struct SnapshotPause {
     pub groups: u32,
     /// Background encoding slices after the barrier (0 for a full snapshot).
     pub slices: u32,
-    /// The longest of them in µs (the shard processes no record meanwhile).
+    /// The longest of them in µs (the shard processes no record meanwhile), wall-clock.
     pub slice_us_max: u64,
+    /// The most CPU time one slice took, in µs (without time the OS preempted the thread).
+    pub slice_cpu_us_max: u64,
     /// Encoding time after the barrier, all slices together, in µs.
     pub encode_us: u64,
     /// Values copied on the record path because their part was not encoded yet.

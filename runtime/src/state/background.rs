@@ -63,7 +63,10 @@ impl SnapshotWork {
     /// An instance handed its marked checkpoint over.
     pub(crate) fn finished(&self) {
         let pending = self.pending.get();
-        assert!(pending > 0, "a background snapshot finished that never started");
+        assert!(
+            pending > 0,
+            "a background snapshot finished that never started"
+        );
         self.pending.set(pending - 1);
     }
 

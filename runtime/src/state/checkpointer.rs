@@ -126,7 +126,10 @@ impl StateCheckpointer {
             id.0 > self.last,
             "barrier {id:?} arrived twice or out of order"
         );
-        assert!(self.marked.is_none(), "a full snapshot of an incremental operator");
+        assert!(
+            self.marked.is_none(),
+            "a full snapshot of an incremental operator"
+        );
         let started = std::time::Instant::now();
         let state = self.encode(snapshot)?;
         let pause_us = started.elapsed().as_micros() as u64;
@@ -193,6 +196,7 @@ impl StateCheckpointer {
             groups: snapshot.groups.len() as u32,
             slices: stats.slices,
             slice_us_max: stats.slice_us_max,
+            slice_cpu_us_max: stats.slice_cpu_us_max,
             encode_us: stats.encode_us,
             cow_copies: stats.copies,
         });
@@ -207,7 +211,10 @@ impl StateCheckpointer {
     /// its last checkpoint, which stand for it (with what the store holds) in every later one.
     pub fn on_end_encoded(&mut self, snapshot: EncodedSnapshot) {
         assert!(!self.ended, "the input ended twice");
-        assert!(self.marked.is_none(), "the end while a checkpoint is marked");
+        assert!(
+            self.marked.is_none(),
+            "the end while a checkpoint is marked"
+        );
         self.ended = true;
         let state = self.dirty_state(snapshot.groups);
         self.shard
