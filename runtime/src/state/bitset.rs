@@ -9,7 +9,7 @@
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BitSet {
     words: Vec<u64>,
-    len: usize,
+    universe: usize,
     count: usize,
 }
 
@@ -18,14 +18,14 @@ impl BitSet {
     pub fn new(len: usize) -> Self {
         BitSet {
             words: vec![0; len.div_ceil(64)],
-            len,
+            universe: len,
             count: 0,
         }
     }
 
     /// The universe size.
     pub fn capacity(&self) -> usize {
-        self.len
+        self.universe
     }
 
     /// Members.
@@ -42,14 +42,14 @@ impl BitSet {
     #[inline]
     pub fn contains(&self, index: usize) -> bool {
         // Hot path (every record while dirty tracking): debug only.
-        debug_assert!(index < self.len);
+        debug_assert!(index < self.universe);
         self.words[index / 64] & (1u64 << (index % 64)) != 0
     }
 
     /// Adds `index`; true when it was not a member.
     #[inline]
     pub fn insert(&mut self, index: usize) -> bool {
-        debug_assert!(index < self.len);
+        debug_assert!(index < self.universe);
         // Branchy on purpose: the branch-free form (`count += usize::from(added)`) came out
         // wrong under rustc 1.95 -O in `remove` (the count stayed put; see the test below).
         let bit = 1u64 << (index % 64);
@@ -65,7 +65,7 @@ impl BitSet {
     /// Removes `index`; true when it was a member.
     #[inline]
     pub fn remove(&mut self, index: usize) -> bool {
-        debug_assert!(index < self.len);
+        debug_assert!(index < self.universe);
         let bit = 1u64 << (index % 64);
         let word = &mut self.words[index / 64];
         if *word & bit == 0 {
@@ -78,7 +78,7 @@ impl BitSet {
 
     /// Adds every index of `range`.
     pub fn insert_range(&mut self, range: std::ops::Range<usize>) {
-        assert!(range.end <= self.len);
+        assert!(range.end <= self.universe);
         for index in range {
             self.insert(index);
         }
