@@ -22,6 +22,10 @@
 //! - `hot`: the first pass writes every key once (the state reaches its full size), then only
 //!   keys of 2 of the 128 key groups are written (incremental writes 2 groups per checkpoint).
 //!
+//! Besides events/s, each run's process CPU time is reported: on a shared machine the wall
+//! clock of a run depends on what else runs, its CPU time much less, so the CPU ratio
+//! (without / with) is the steadier measure of what checkpoints cost.
+//!
 //! Events are at least three passes over the keys and at least 30 M, so the state is at its
 //! full size for most of the run. The final snapshot at the end of the input is not a
 //! checkpoint of its own and is not counted.
@@ -148,6 +152,9 @@ const MIN_EVENTS: u64 = 30_000_000;
 
 struct Outcome {
     seconds: f64,
+    /// CPU time of the whole process during the job, in s (not inflated by other processes
+    /// taking the cores, unlike `seconds`).
+    cpu_seconds: f64,
     durations_us: Vec<u64>,
     pauses: Vec<SnapshotPause>,
 }
@@ -176,9 +183,11 @@ fn run(
         )
         .blackhole();
     let started = Instant::now();
+    let cpu_started = corestrom_runtime::metrics::process_cpu_ns();
     let report = env.execute_and_wait().expect("job succeeds");
     Outcome {
         seconds: started.elapsed().as_secs_f64(),
+        cpu_seconds: (corestrom_runtime::metrics::process_cpu_ns() - cpu_started) as f64 / 1e9,
         durations_us: report.checkpoint_durations_us.unwrap_or_default(),
         pauses: report.snapshot_pauses.unwrap_or_default(),
     }
@@ -212,9 +221,11 @@ fn main() {
         workloads = vec![Workload::Uniform, Workload::Hot];
     }
     println!(
-        "| state | workload | checkpoints | barrier pause p50 | p99 | max | longest slice p50 | p99 | longest slice CPU p50 | p99 | encoding per checkpoint p50 | encoded MB p50 | copy-on-write copies p50 | checkpoint p50 | checkpoint p99 | events/s with 1 s checkpoints | without | ratio |"
+        "| state | workload | checkpoints | barrier pause p50 | p99 | max | longest slice p50 | p99 | longest slice CPU p50 | p99 | encoding per checkpoint p50 | encoded MB p50 | copy-on-write copies p50 | checkpoint p50 | checkpoint p99 | events/s with 1 s checkpoints | without | ratio | CPU s with | CPU s without | CPU ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for mb in sizes {
         for &workload in &workloads {
             let keys = mb * 1_000_000 / BYTES_PER_KEY;
@@ -258,7 +269,7 @@ fn main() {
             let ms = |us: u64| format!("{:.3} ms", us as f64 / 1000.0);
             let rate = |o: &Outcome| events as f64 / o.seconds;
             println!(
-                "| {mb} MB | {workload:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {:.2} M | {:.2} M | {:.3} |",
+                "| {mb} MB | {workload:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {:.2} M | {:.2} M | {:.3} | {:.2} | {:.2} | {:.3} |",
                 pauses.len(),
                 ms(percentile(&pause_us, 50.0)),
                 ms(percentile(&pause_us, 99.0)),
@@ -275,6 +286,9 @@ fn main() {
                 rate(&with) / 1e6,
                 rate(&without) / 1e6,
                 rate(&with) / rate(&without),
+                with.cpu_seconds,
+                without.cpu_seconds,
+                without.cpu_seconds / with.cpu_seconds,
             );
         }
     }
