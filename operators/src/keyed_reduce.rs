@@ -1,61 +1,43 @@
 //! Rolling keyed aggregation (`KeyedStream::reduce` and `fold`), as Flink's DataStream does it:
 //! every input record updates its key's accumulator and emits the updated value.
 //!
-//! State is a per-shard hash map in memory. At a checkpoint barrier (and at the end of the
-//! input) the whole map is snapshotted as `(key, accumulator)` entries per key group; a
-//! restarted job loads the entries of the key groups its shard owns. Invariant: a key only ever reaches the shard that owns its key group, so the maps of
-//! different shards hold disjoint keys.
+//! State is a per-shard [`SnapshotMap`](corestrom_runtime::state::snapshot_map::SnapshotMap)
+//! in memory, shared (`Rc<RefCell<…>>`) with the shard loop, which encodes checkpoints in the
+//! background. Checkpoints are incremental and asynchronous: at a barrier the operator only
+//! marks the key groups written since the previous checkpoint; the shard encodes them as
+//! `(key, accumulator)` entries between batches, copying an accumulator first when a record is
+//! about to change it before its part was encoded, so the snapshot is the state at the barrier.
+//! At the end of input the groups written since the last barrier are the final state. A
+//! restarted job loads the entries of the key groups its shard owns.
+//!
+//! Invariants: a key only ever reaches the shard that owns its key group, so the maps of
+//! different shards hold disjoint keys; the shard loop never runs a background slice during a
+//! `push`, so the cell is never borrowed twice.
 
+use std::cell::RefCell;
 use std::hash::Hash;
+use std::rc::Rc;
 
 use corestrom_runtime::op_scope;
-use corestrom_runtime::state::checkpointer::StateCheckpointer;
-use corestrom_runtime::state::snapshot::{
-    KeyGroupState, KeyGroupWriter, SnapshotError, StateData, read_entries,
-};
-use corestrom_runtime::{
-    Batch, BoxCollector, Collector, OpResult, OperatorError, Record, Signal, StableHash,
-};
-use rustc_hash::FxHashMap;
+use corestrom_runtime::state::incremental::IncrementalState;
+use corestrom_runtime::state::snapshot::StateData;
+use corestrom_runtime::{Batch, BoxCollector, Collector, OpResult, Record, Signal, StableHash};
 
-/// Loads restored `(key, value)` entries into `state`.
-pub(crate) fn restore_map<K: StateData + Eq + Hash, V: StateData>(
-    state: &mut FxHashMap<K, V>,
-    restored: &[KeyGroupState],
-    name: &str,
-) -> Result<(), OperatorError> {
-    for group in restored {
-        read_entries::<(K, V)>(group, |(k, v)| {
-            state.insert(k, v);
-        })
-        .map_err(|e| OperatorError::Failed(format!("restoring operator '{name}': {e}")))?;
-    }
-    Ok(())
-}
-
-fn write_map<K: StateData + StableHash, V: StateData>(
-    state: &FxHashMap<K, V>,
-    writer: &mut KeyGroupWriter,
-) -> Result<(), SnapshotError> {
-    for (k, v) in state {
-        writer.write(k, &(k, v))?;
-    }
-    Ok(())
-}
-
-/// Barriers and the end of input: snapshot the map, then pass the signal on.
-fn on_signal<K: StateData + StableHash, V: StateData, O: 'static>(
+/// Barriers and the end of input: mark or finish the state, then pass the signal on.
+fn on_signal<K, V, O>(
     signal: Signal,
-    state: &FxHashMap<K, V>,
-    checkpointer: Option<&mut StateCheckpointer>,
+    state: &RefCell<IncrementalState<K, V>>,
     down: &mut BoxCollector<O>,
-) -> OpResult {
-    if let Some(checkpointer) = checkpointer {
-        match signal {
-            Signal::Barrier(id) => checkpointer.on_barrier(id, |w| write_map(state, w))?,
-            Signal::End => checkpointer.on_end(|w| write_map(state, w))?,
-            _ => {}
-        }
+) -> OpResult
+where
+    K: StateData + StableHash + Hash + Eq + Clone,
+    V: StateData + Clone,
+    O: 'static,
+{
+    match signal {
+        Signal::Barrier(id) => state.borrow_mut().on_barrier(id)?,
+        Signal::End => state.borrow_mut().on_end()?,
+        _ => {}
     }
     down.signal(signal)
 }
@@ -64,45 +46,50 @@ pub(crate) struct Reduce<K, T, KF, F> {
     pub(crate) operator: u32,
     pub(crate) key: KF,
     pub(crate) f: F,
-    pub(crate) state: FxHashMap<K, Option<T>>,
-    pub(crate) checkpointer: Option<StateCheckpointer>,
+    /// `None` only transiently while a record is combined (the stored format is `Option<T>`).
+    pub(crate) state: Rc<RefCell<IncrementalState<K, Option<T>>>>,
     pub(crate) out: Batch<T>,
     pub(crate) down: BoxCollector<T>,
 }
 
 impl<K, T, KF, F> Collector<T> for Reduce<K, T, KF, F>
 where
-    K: Eq + Hash + StateData + StableHash,
+    K: Eq + Hash + Clone + StateData + StableHash,
     T: Clone + StateData,
     KF: FnMut(&T) -> K + 'static,
     F: FnMut(T, T) -> T + 'static,
 {
     fn push(&mut self, batch: &mut Batch<T>) -> OpResult {
         op_scope::enter(self.operator);
+        let mut state = self.state.borrow_mut();
+        let f = &mut self.f;
         for record in batch.records.drain(..) {
-            let slot = self.state.entry((self.key)(&record.value)).or_insert(None);
-            let value = match slot.take() {
-                Some(acc) => (self.f)(acc, record.value),
-                None => record.value,
-            };
-            *slot = Some(value.clone());
+            let key = (self.key)(&record.value);
+            let value = state.map.update(
+                &key,
+                || None,
+                |slot| {
+                    let value = match slot.take() {
+                        Some(acc) => f(acc, record.value),
+                        None => record.value,
+                    };
+                    *slot = Some(value.clone());
+                    value
+                },
+            );
             self.out.records.push(Record {
                 ts: record.ts,
                 value,
             });
         }
+        drop(state);
         self.out.emitted_ns = batch.emitted_ns;
         self.down.push(&mut self.out)
     }
 
     fn signal(&mut self, signal: Signal) -> OpResult {
         op_scope::enter(self.operator);
-        on_signal(
-            signal,
-            &self.state,
-            self.checkpointer.as_mut(),
-            &mut self.down,
-        )
+        on_signal(signal, &self.state, &mut self.down)
     }
 }
 
@@ -111,8 +98,7 @@ pub(crate) struct Fold<K, A, KF, F> {
     pub(crate) key: KF,
     pub(crate) init: A,
     pub(crate) f: F,
-    pub(crate) state: FxHashMap<K, A>,
-    pub(crate) checkpointer: Option<StateCheckpointer>,
+    pub(crate) state: Rc<RefCell<IncrementalState<K, A>>>,
     pub(crate) out: Batch<(K, A)>,
     pub(crate) down: BoxCollector<(K, A)>,
 }
@@ -127,33 +113,30 @@ where
 {
     fn push(&mut self, batch: &mut Batch<T>) -> OpResult {
         op_scope::enter(self.operator);
+        let mut state = self.state.borrow_mut();
+        let (init, f) = (&self.init, &mut self.f);
         for record in batch.records.drain(..) {
             let key = (self.key)(&record.value);
-            let acc = match self.state.get_mut(&key) {
-                Some(acc) => acc,
-                None => self
-                    .state
-                    .entry(key.clone())
-                    .or_insert_with(|| self.init.clone()),
-            };
-            (self.f)(acc, record.value);
-            let acc = acc.clone();
+            let acc = state.map.update(
+                &key,
+                || init.clone(),
+                |acc| {
+                    f(acc, record.value);
+                    acc.clone()
+                },
+            );
             self.out.records.push(Record {
                 ts: record.ts,
                 value: (key, acc),
             });
         }
+        drop(state);
         self.out.emitted_ns = batch.emitted_ns;
         self.down.push(&mut self.out)
     }
 
     fn signal(&mut self, signal: Signal) -> OpResult {
         op_scope::enter(self.operator);
-        on_signal(
-            signal,
-            &self.state,
-            self.checkpointer.as_mut(),
-            &mut self.down,
-        )
+        on_signal(signal, &self.state, &mut self.down)
     }
 }

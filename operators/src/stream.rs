@@ -13,7 +13,6 @@ use corestrom_runtime::state::snapshot::StateData;
 use corestrom_runtime::{
     Batch, BoxCollector, Data, EventTime, NodeId, OperatorContext, OperatorError, Sink, StableHash,
 };
-use rustc_hash::FxHashMap;
 
 use crate::env::Env;
 use crate::filter::Filter;
@@ -21,11 +20,12 @@ use crate::filter_map::FilterMap;
 use crate::flat_map::FlatMap;
 use crate::inspect::Inspect;
 use crate::keyed_driver;
-use crate::keyed_reduce::{Fold, Reduce, restore_map};
+use crate::keyed_reduce::{Fold, Reduce};
 use crate::map::Map;
 use crate::process::{KeyedProcessFunction, ProcessCore, ProcessTimers};
 use crate::sink::{BlackholeSink, Collected, JsonLinesSink, PrintSink};
 use crate::timestamps::{AssignTimestamps, WatermarkStrategy};
+use corestrom_runtime::state::incremental::IncrementalState;
 
 /// A stream of `T` records.
 pub struct Stream<T> {
@@ -472,15 +472,14 @@ where
     {
         let key = self.key.clone();
         let stream = self.stream.try_operator("reduce", move |cx, down| {
-            let start = cx.keyed_state()?;
-            let mut state = FxHashMap::default();
-            restore_map(&mut state, &start.restored, cx.name)?;
+            let state = IncrementalState::install(cx.keyed_state()?).map_err(|e| {
+                OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name))
+            })?;
             Ok(Box::new(Reduce {
                 operator: cx.operator,
                 key: key.clone(),
                 f: f.clone(),
                 state,
-                checkpointer: start.checkpointer,
                 out: Batch::with_capacity(cx.config.batch_records),
                 down,
             }))
@@ -498,16 +497,15 @@ where
     {
         let key = self.key.clone();
         let stream = self.stream.try_operator("fold", move |cx, down| {
-            let start = cx.keyed_state()?;
-            let mut state = FxHashMap::default();
-            restore_map(&mut state, &start.restored, cx.name)?;
+            let state = IncrementalState::install(cx.keyed_state()?).map_err(|e| {
+                OperatorError::Failed(format!("restoring operator '{}': {e}", cx.name))
+            })?;
             Ok(Box::new(Fold {
                 operator: cx.operator,
                 key: key.clone(),
                 init: init.clone(),
                 f: f.clone(),
                 state,
-                checkpointer: start.checkpointer,
                 out: Batch::with_capacity(cx.config.batch_records),
                 down,
             }))

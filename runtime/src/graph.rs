@@ -72,6 +72,10 @@ pub struct KeyedStateStart {
     pub restored: Vec<KeyGroupState>,
     /// Present when the job checkpoints.
     pub checkpointer: Option<StateCheckpointer>,
+    /// The key groups this shard owns.
+    pub key_groups: std::ops::Range<u32>,
+    /// The job's number of key groups.
+    pub max_key_groups: u32,
 }
 
 /// Builds one operator instance: given its downstream, returns the collector its input feeds.
@@ -421,6 +425,8 @@ pub(crate) struct ShardCheckpointing {
     pub(crate) shard: Rc<RefCell<ShardCheckpoints>>,
     /// The manifest the job restarts from, if any.
     pub(crate) restore: Option<Arc<Manifest>>,
+    /// Incremental snapshots being encoded between batches.
+    pub(crate) work: Rc<crate::state::background::SnapshotWork>,
 }
 
 impl ShardCheckpointing {
@@ -449,24 +455,27 @@ impl OperatorContext<'_> {
             .borrow_mut()
             .take(self.operator, &key)
             .map_err(OperatorError::Failed)?;
+        let groups = crate::hash::key_group_range(
+            self.split.shard,
+            self.config.max_key_groups,
+            self.split.shards,
+        );
         let checkpointer = self.checkpointing.map(|cp| {
-            let groups = crate::hash::key_group_range(
-                self.split.shard,
-                self.config.max_key_groups,
-                self.split.shards,
-            );
             StateCheckpointer::new(
                 self.operator,
                 key,
-                groups,
+                groups.clone(),
                 self.config.max_key_groups,
                 Rc::clone(&cp.shard),
                 Arc::clone(&cp.control),
+                Rc::clone(&cp.work),
             )
         });
         Ok(KeyedStateStart {
             restored,
             checkpointer,
+            key_groups: groups,
+            max_key_groups: self.config.max_key_groups,
         })
     }
 

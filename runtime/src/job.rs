@@ -289,6 +289,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                             c.completed(),
                         ))),
                         restore: restore.clone(),
+                        work: Rc::default(),
                     }
                 });
                 let build = ShardBuild {

@@ -140,6 +140,7 @@ pub(crate) async fn run(
     let mut checkpoints = build.checkpointing.as_ref().map(|c| CheckpointTurn {
         control: Arc::clone(&c.control),
         shard: Rc::clone(&c.shard),
+        work: Rc::clone(&c.work),
         coordinator: build.split.shard == 0,
         committed: c.control.completed(),
         final_committed: false,
@@ -156,6 +157,9 @@ pub(crate) async fn run(
         let mut progress = false;
         if let Some(turn) = checkpoints.as_mut() {
             progress |= turn.run(&mut build, &control)?;
+            // One slice of incremental snapshots per turn, between the drivers' batches, and
+            // before persisting, so a snapshot completed now is written in this turn.
+            progress |= turn.encode_slice(&build)?;
             if let Some(store) = store.as_mut() {
                 progress |= turn.persist_state(store, &build)?;
             }
@@ -272,6 +276,7 @@ pub(crate) async fn run(
 struct CheckpointTurn {
     control: Arc<CheckpointControl>,
     shard: Rc<RefCell<ShardCheckpoints>>,
+    work: Rc<crate::state::background::SnapshotWork>,
     coordinator: bool,
     committed: u64,
     final_committed: bool,
@@ -347,6 +352,14 @@ impl CheckpointTurn {
 }
 
 impl CheckpointTurn {
+    /// Encodes one slice of the incremental snapshots marked at barriers and not yet handed
+    /// over. True while there is such work (the loop must keep turning, not park).
+    fn encode_slice(&mut self, build: &ShardBuild) -> Result<bool, JobError> {
+        self.work
+            .step(crate::state::background::SNAPSHOT_SLICE_BUDGET)
+            .map_err(|(operator, source)| operator_error(build, operator, source))
+    }
+
     /// Persists the keyed state of checkpoints complete on this shard (the acknowledgement
     /// follows when the seal is durable), and releases store positions no retained checkpoint
     /// needs. True when it persisted something.

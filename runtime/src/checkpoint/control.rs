@@ -17,16 +17,32 @@ use crate::element::CheckpointId;
 use crate::error::{JobError, OperatorError};
 use crate::state::snapshot::OperatorState;
 
-/// The synchronous part of one operator instance's keyed-state snapshot: the time its shard
-/// spent encoding the state at the barrier, and the bytes it produced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What one operator instance's keyed-state snapshot cost its shard.
+///
+/// A full snapshot encodes everything at the barrier: `pause_us` is that encoding. An
+/// incremental one only marks its dirty key groups at the barrier (`pause_us`) and encodes them
+/// afterwards in `slices` between batches (none longer than `slice_us_max`), saving
+/// `cow_copies` before-images on the record path meanwhile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotPause {
     /// The checkpoint.
     pub checkpoint: u64,
-    /// Encoding time in µs (the shard processes nothing else meanwhile).
+    /// Time at the barrier in µs (the shard processes nothing else meanwhile).
     pub pause_us: u64,
     /// Encoded bytes.
     pub bytes: u64,
+    /// Key groups encoded.
+    pub groups: u32,
+    /// Background encoding slices after the barrier (0 for a full snapshot).
+    pub slices: u32,
+    /// The longest of them in µs (the shard processes no record meanwhile), wall-clock.
+    pub slice_us_max: u64,
+    /// The most CPU time one slice took, in µs (without time the OS preempted the thread).
+    pub slice_cpu_us_max: u64,
+    /// Encoding time after the barrier, all slices together, in µs.
+    pub encode_us: u64,
+    /// Values copied on the record path because their part was not encoded yet.
+    pub cow_copies: u64,
 }
 
 /// Shared by every shard of a job that checkpoints.
@@ -526,6 +542,7 @@ mod tests {
                 bytes: vec![byte],
             }]
             .into(),
+            coverage: crate::state::snapshot::Coverage::Full,
         }
     }
 

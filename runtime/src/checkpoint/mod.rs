@@ -9,8 +9,11 @@
 //!    channel (its data waits in the ring) until every open channel delivered `Barrier(n)`,
 //!    then forwards one barrier. In-shard merges (union, two-input operators) hold back batches
 //!    of an input that is past the barrier. (At-least-once mode forwards without blocking.)
-//! 3. **Snapshot and pre-commit.** Each stateful operator, on `Barrier(n)`, encodes its keyed
-//!    state and timers per key group (`state::snapshot`) before forwarding the barrier. Each
+//! 3. **Snapshot and pre-commit.** Each stateful operator, on `Barrier(n)`, either encodes its
+//!    keyed state and timers per key group (`state::snapshot`) before forwarding the barrier,
+//!    or, when it keeps its state in a `state::snapshot_map::SnapshotMap` (fold, reduce), only
+//!    marks the key groups written since `n - 1`; the shard loop then encodes them between
+//!    batches with copy-on-write, and the operator's part of `n` counts once encoded. Each
 //!    sink, on `Barrier(n)`, makes what it wrote so far ready to commit
 //!    (`SinkWriter::prepare_commit`) and records the transaction. When every sink and stateful
 //!    operator of the shard has seen `n`, the shard puts the state into its log-structured store

@@ -14,6 +14,14 @@
 //! have no entry; chunks a smaller snapshot no longer uses are deleted, so the live entries
 //! always hold exactly the last snapshot.
 //!
+//! The store is cumulative: a checkpoint writes only the groups its operators list, and a group
+//! not listed keeps the entries of its last write. What a group's absence means depends on the
+//! operator state's [`Coverage`]: with `Full` (every group with state listed) an absent group
+//! that has entries became empty and its entries are deleted; with `Dirty` (only the groups
+//! written since the previous checkpoint listed) an absent group is unchanged, and a listed
+//! group with empty bytes became empty and is deleted. Either way the live entries at a sealed
+//! position are exactly every operator's state at that checkpoint.
+//!
 //! Retention: every seal retains its position in the store (segments it names are not deleted
 //! by compaction) until `retained` newer checkpoints are complete.
 
@@ -29,7 +37,7 @@ use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store,
 use crate::checkpoint::CheckpointControl;
 use crate::checkpoint::manifest::{ShardSnapshot, StoreSnapshot, hex_decode, hex_encode};
 use crate::error::JobError;
-use crate::state::snapshot::{KeyGroupState, OperatorState};
+use crate::state::snapshot::{Coverage, KeyGroupState, OperatorState};
 
 /// Largest chunk of one key group's bytes in one store entry (a frame holds at most 512 KiB).
 pub const CHUNK_BYTES: usize = 256 << 10;
@@ -292,6 +300,8 @@ impl PersistJob {
         };
         for operator in &state {
             for group in operator.groups.iter() {
+                // Empty bytes (a `Dirty` group that became empty) give no chunk: every chunk
+                // the group had is deleted below.
                 let chunks = chunk(&group.bytes);
                 let count = chunks.len() as u32;
                 let slot = (operator.operator, group.key_group);
@@ -313,11 +323,16 @@ impl PersistJob {
                     let key = state_key(operator, group.key_group, &namespace);
                     self.store.delete(key).await.map_err(fail)?;
                 }
-                self.chunks.borrow_mut().insert(slot, count);
+                if count == 0 {
+                    self.chunks.borrow_mut().remove(&slot);
+                } else {
+                    self.chunks.borrow_mut().insert(slot, count);
+                }
             }
         }
-        // Key groups that had state at the previous checkpoint and have none now: delete their
-        // chunks, or a restart would bring the old state back.
+        // Key groups of `Full` operators that had state at the previous checkpoint and have
+        // none now: delete their chunks, or a restart would bring the old state back. (A
+        // `Dirty` operator's absent groups are unchanged.)
         let written: HashSet<(u32, u32)> = state
             .iter()
             .flat_map(|o| o.groups.iter().map(move |g| (o.operator, g.key_group)))
@@ -330,7 +345,10 @@ impl PersistJob {
             .map(|(slot, count)| (*slot, *count))
             .collect();
         for ((operator, key_group), count) in emptied {
-            let Some(owner) = state.iter().find(|o| o.operator == operator) else {
+            let Some(owner) = state
+                .iter()
+                .find(|o| o.operator == operator && o.coverage == Coverage::Full)
+            else {
                 continue;
             };
             for index in 0..count {

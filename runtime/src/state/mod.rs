@@ -19,10 +19,18 @@
 //! expire as a whole entry, not per element (Flink expires list elements and map entries
 //! individually; this is coarser but never returns expired data written before the last write).
 //!
-//! Checkpoints ([`snapshot`], [`checkpointer`]): state lives in memory while the job runs; at
-//! each checkpoint barrier an operator encodes all of it (serde, [`snapshot::StateData`]) per
-//! key group, and the shard writes it into its log-structured store (`corestrom-storage`) and
-//! seals it. A restarted job reads it back. A process function lists the handles it keeps
+//! Checkpoints ([`snapshot`], [`checkpointer`]): state lives in memory while the job runs.
+//! Two ways to snapshot it:
+//! - Full and synchronous: at the barrier the operator encodes all of it (serde,
+//!   [`snapshot::StateData`]) per key group (windows, process functions, joins today).
+//! - Incremental and asynchronous ([`snapshot_map`], [`background`]): the operator keeps its
+//!   state in a [`snapshot_map::SnapshotMap`], which tracks dirty key groups; the barrier only
+//!   marks them, the shard encodes them between batches with copy-on-write of the keys written
+//!   meanwhile, and only those groups are written (the rolling fold and reduce).
+//!
+//! Either way the shard writes the groups into its log-structured store (`corestrom-storage`)
+//! and seals it; the store is cumulative, so a position holds every group's last write. A
+//! restarted job reads it back. A process function lists the handles it keeps
 //! ([`SnapshotHandle`]) so they are part of the snapshot.
 //!
 //! Not yet: state larger than memory. The plan is a write-back cache over the store as the
@@ -34,10 +42,14 @@
 //! integer and small keys of typical jobs; windows keep their own pane maps for the hot path.
 
 mod aggregate;
+pub mod background;
+pub mod bitset;
 pub mod checkpointer;
 mod handles;
 mod heap;
+pub mod incremental;
 pub mod snapshot;
+pub mod snapshot_map;
 
 pub use aggregate::AggregateFunction;
 pub use handles::Stamped;

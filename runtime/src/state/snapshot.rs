@@ -65,6 +65,18 @@ pub struct KeyGroupState {
     pub bytes: Vec<u8>,
 }
 
+/// Which key groups an [`OperatorState`] speaks for, and so what the store does with the
+/// groups it does not list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every group with state is listed: a group the store holds and the snapshot does not
+    /// list has become empty and is deleted.
+    Full,
+    /// Only the groups written since the previous checkpoint are listed (empty bytes: the
+    /// group became empty, delete it); the others keep their store entries.
+    Dirty,
+}
+
 /// One operator instance's state at a checkpoint.
 #[derive(Clone, Debug)]
 pub struct OperatorState {
@@ -74,6 +86,8 @@ pub struct OperatorState {
     pub name: String,
     /// Its key groups (shared: an ended operator's final state serves every later checkpoint).
     pub groups: std::rc::Rc<[KeyGroupState]>,
+    /// What the groups stand for.
+    pub coverage: Coverage,
 }
 
 /// Collects one operator instance's entries into per-key-group buffers.
