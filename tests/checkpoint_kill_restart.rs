@@ -262,15 +262,15 @@ fn a_corrupt_newest_manifest_is_reported_and_the_previous_checkpoint_used() {
     }
 }
 
-/// Interval and window joins do not snapshot their buffers yet: a checkpointing job with one is
-/// refused with an error that names the join, rather than restored without its state.
+/// Interval joins snapshot their buffers: a checkpointing job with one runs (it was refused
+/// while they did not) and commits exactly the pairs of the join.
 #[test]
-fn checkpointing_a_job_with_an_unsnapshotted_join_is_refused() {
+fn checkpointing_a_job_with_an_interval_join_commits_its_pairs() {
     use corestrom::prelude::*;
     let dir = tempfile::tempdir().expect("temp dir");
     let env = Env::builder()
         .shards(2)
-        .checkpoint_every(Duration::from_millis(10), dir.path())
+        .checkpoint_every(Duration::from_millis(10), dir.path().join("state"))
         .build()
         .expect("config");
     let left = env
@@ -281,16 +281,16 @@ fn checkpointing_a_job_with_an_unsnapshotted_join_is_refused() {
         .from_vec((0..100u64).collect())
         .with_timestamps(|n: &u64| *n as i64, WatermarkStrategy::monotonous())
         .key_by(|n: &u64| n % 3);
+    let out = dir.path().join("out");
+    // Equal keys (mod 3) at most 1 apart: only l == r.
     left.interval_join(&right)
         .between(-1, 1)
         .join(|l: &u64, r: &u64| l + r)
-        .blackhole();
-    match env.execute() {
-        Err(corestrom::JobError::Config(message)) => {
-            assert!(message.contains("interval_join"), "{message}")
-        }
-        other => panic!("expected a configuration error, got {other:?}"),
-    }
+        .write_jsonl(&out);
+    env.execute_and_wait().expect("job");
+    let expected: std::collections::HashMap<String, u32> =
+        (0..100u64).map(|n| ((2 * n).to_string(), 1)).collect();
+    assert_eq!(committed_lines(&out), expected);
 }
 
 /// The same with the file source (byte-offset positions): q0 over a generated event file on 3
