@@ -262,37 +262,6 @@ fn a_corrupt_newest_manifest_is_reported_and_the_previous_checkpoint_used() {
     }
 }
 
-/// Interval joins snapshot their buffers: a checkpointing job with one runs (it was refused
-/// while they did not) and commits exactly the pairs of the join.
-#[test]
-fn checkpointing_a_job_with_an_interval_join_commits_its_pairs() {
-    use corestrom::prelude::*;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env = Env::builder()
-        .shards(2)
-        .checkpoint_every(Duration::from_millis(10), dir.path().join("state"))
-        .build()
-        .expect("config");
-    let left = env
-        .from_vec((0..100u64).collect())
-        .with_timestamps(|n: &u64| *n as i64, WatermarkStrategy::monotonous())
-        .key_by(|n: &u64| n % 3);
-    let right = env
-        .from_vec((0..100u64).collect())
-        .with_timestamps(|n: &u64| *n as i64, WatermarkStrategy::monotonous())
-        .key_by(|n: &u64| n % 3);
-    let out = dir.path().join("out");
-    // Equal keys (mod 3) at most 1 apart: only l == r.
-    left.interval_join(&right)
-        .between(-1, 1)
-        .join(|l: &u64, r: &u64| l + r)
-        .write_jsonl(&out);
-    env.execute_and_wait().expect("job");
-    let expected: std::collections::HashMap<String, u32> =
-        (0..100u64).map(|n| ((2 * n).to_string(), 1)).collect();
-    assert_eq!(committed_lines(&out), expected);
-}
-
 /// The same with the file source (byte-offset positions): q0 over a generated event file on 3
 /// shards, killed at random moments, restarted until done: exactly the uninterrupted output.
 #[test]

@@ -320,36 +320,3 @@ fn a_deleted_timer_never_fires() {
     assert_eq!(got, vec![(2, 10, 9, 0, 1, i64::MAX)]);
     assert_eq!(side, vec![(7, i64::MIN)]);
 }
-
-#[test]
-fn checkpointing_jobs_with_joins_and_co_process_functions_run() {
-    // Interval and window join buffers and co-process state are in checkpoints, so a
-    // checkpointing job with all three starts and finishes (it was refused while the join
-    // buffers were not snapshotted).
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env = Env::builder()
-        .shards(1)
-        .checkpoint_every(std::time::Duration::from_millis(10), dir.path())
-        .build()
-        .expect("config");
-    let (left, right) = two_sides::streams(&env, vec![vec![(Side::Left, rec(1, 1, 0))]], 0);
-    left.connect(&right)
-        .key_by(|r: &Rec| r.key, |r: &Rec| r.key)
-        .process(Buckets::new(false))
-        .blackhole();
-    left.key_by(|r: &Rec| r.key)
-        .interval_join(&right.key_by(|r: &Rec| r.key))
-        .between(0, 1)
-        .join(|l: &Rec, r: &Rec| (l.id, r.id))
-        .blackhole();
-    left.join(&right)
-        .where_key(|r: &Rec| r.key)
-        .equal_to(|r: &Rec| r.key)
-        .window(TumblingEventTimeWindows::of(
-            std::time::Duration::from_millis(10),
-        ))
-        .apply(|l: &Rec, r: &Rec| (l.id, r.id))
-        .blackhole();
-    env.execute_and_wait()
-        .expect("a checkpointing job with joins runs");
-}

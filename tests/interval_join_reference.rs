@@ -177,12 +177,8 @@ fn side_of(main: &[Pair]) -> Vec<(u64, u64)> {
     side
 }
 
-/// Flink's interval join replayed over plain lists.
-fn reference(split: &[(Side, Rec)], bound_ms: i64, b: Bounds) -> Vec<Pair> {
-    reference_with_late(split, bound_ms, b).0
-}
-
-/// The same, with the ids of the late left and right records (sorted).
+/// Flink's interval join replayed over plain lists: the pairs, and the ids of the late left and
+/// right records (sorted).
 fn reference_with_late(
     split: &[(Side, Rec)],
     bound_ms: i64,

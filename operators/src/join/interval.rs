@@ -741,7 +741,7 @@ mod tests {
                 core.on_second(Record::new(ts, (key, ts)), 0, &mut out)
                     .unwrap();
             }
-            if i % 4 == 3 {
+            if i % 4 == 3 && ts - 3 > core.watermark {
                 core.on_watermark(ts - 3, &mut out).unwrap();
             }
         }
@@ -801,7 +801,7 @@ mod tests {
                     .on_second(Record::new(ts, (key, ts)), 0, &mut out)
                     .unwrap();
             }
-            if i % 4 == 3 {
+            if i % 4 == 3 && ts - 3 > first.watermark {
                 first.on_watermark(ts - 3, &mut out).unwrap();
             }
         }
