@@ -382,9 +382,22 @@ fn late_data_not_asked_for_has_no_stream() {
         .interval_join(&s.key_by(|r: &Rec| r.key))
         .between(0, 1)
         .side_output_right_late_data()
-        .join(|l: &Rec, r: &Rec| (l.id, r.id));
+        .process(PairsWithSide);
     let _ = joined.right_late_data();
     let _ = joined.left_late_data();
+}
+
+#[test]
+#[should_panic(expected = "late-data side outputs come with process(), not join()")]
+fn late_data_with_join_is_refused_rather_than_dropped() {
+    let env = Env::builder().shards(1).build().expect("config");
+    let s = env.from_vec(vec![rec(1, 1, 1)]);
+    let _ = s
+        .key_by(|r: &Rec| r.key)
+        .interval_join(&s.key_by(|r: &Rec| r.key))
+        .between(0, 1)
+        .side_output_left_late_data()
+        .join(|l: &Rec, r: &Rec| (l.id, r.id));
 }
 
 #[test]

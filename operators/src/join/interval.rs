@@ -673,7 +673,7 @@ mod tests {
             steps in proptest::collection::vec((proptest::bool::ANY, 0u8..3, 0i64..40, 0i64..4), 1..200),
         ) {
             let upper = lower + width;
-            let mut out: Outputs<Pair, JoinSide<(), (u8, i64), (u8, i64)>> = Outputs::new(
+            let mut out: Outputs<Pair, KeyedSide> = Outputs::new(
                 64,
                 Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
                 Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),

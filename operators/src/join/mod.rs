@@ -7,7 +7,7 @@
 //!     .between(-2, 5)                        // ms, inclusive; may be negative
 //!     .upper_bound_exclusive()               // optional, as lower_bound_exclusive()
 //!     .side_output_left_late_data()          // optional, as side_output_right_late_data()
-//!     .process(f)                            // or .join(|l, r| (l.id, r.id))
+//!     .process(f)                            // or .join(|l, r| (l.id, r.id)) without late data
 //!     .left_late_data()                      // the left records dropped as late
 //!
 //! // Window join (Flink's DataStream.join): pairs of one key in one window.
@@ -127,7 +127,7 @@ impl<O: Data, S: Data, L: Data, R: Data> IntervalJoinStreams<O, S, L, R> {
     pub fn left_late_data(&self) -> Stream<L> {
         self.left_late
             .clone()
-            .expect("call side_output_left_late_data() before process() or join()")
+            .expect("call side_output_left_late_data() before process()")
     }
 
     /// The right records that arrived late, as [`left_late_data`](Self::left_late_data).
@@ -138,7 +138,7 @@ impl<O: Data, S: Data, L: Data, R: Data> IntervalJoinStreams<O, S, L, R> {
     pub fn right_late_data(&self) -> Stream<R> {
         self.right_late
             .clone()
-            .expect("call side_output_right_late_data() before process() or join()")
+            .expect("call side_output_right_late_data() before process()")
     }
 }
 
@@ -280,14 +280,21 @@ where
         }
     }
 
-    /// Emits `f(left, right)` for every joined pair, with timestamp `max(l, r)`; the result
-    /// derefs to that stream and has the late-data side outputs asked for.
-    pub fn join<O, F>(&self, f: F) -> IntervalJoinStreams<O, (), L, R>
+    /// Emits `f(left, right)` for every joined pair, with timestamp `max(l, r)`.
+    ///
+    /// # Panics
+    /// When a late-data side output was asked for: only [`process`](Self::process) returns
+    /// those streams, so this would drop the late records silently.
+    pub fn join<O, F>(&self, f: F) -> Stream<O>
     where
         O: Data,
         F: FnMut(&L, &R) -> O + Clone + Send + Sync + 'static,
     {
-        self.process(MapPairs(f))
+        assert!(
+            self.late == LateOutputs::default(),
+            "interval join: late-data side outputs come with process(), not join()"
+        );
+        self.process(MapPairs(f)).main()
     }
 }
 

@@ -631,7 +631,9 @@ mod tests {
         )
     }
 
-    fn outputs(main: &Rc<RefCell<Vec<Record<(u8, i64, i64)>>>>) -> Outputs<(u8, i64, i64), ()> {
+    type Captured = Rc<RefCell<Vec<Record<(u8, i64, i64)>>>>;
+
+    fn outputs(main: &Captured) -> Outputs<(u8, i64, i64), ()> {
         Outputs::new(
             8,
             Box::new(Capture(Rc::clone(main))),
