@@ -7,7 +7,7 @@
 //! state directory; the name ends in "ckpt 1 s"), so the cost of checkpointing join state shows
 //! as the ratio of the two rows.
 //!
-//! The pipeline is the whole job on one shard: two generator sources (the left and right
+//! The pipeline is the whole job on one shard: two replayable generator sources (the left and right
 //! inputs, each 1000 events per ms of event time, in order; keys from a multiplicative hash of
 //! the sequence number, the right side with another multiplier so the sides do not pair up by
 //! position), timestamps with a bounded out-of-orderness watermark on each side, `key_by` (fused
@@ -31,13 +31,82 @@ type Event = (u64, i64, u64);
 
 const EVENTS_PER_MS: u64 = 1000;
 
-fn side(env: &Env, events: u64, keys: u64, multiplier: u64) -> Stream<Event> {
-    env.from_iter(move |_split| {
-        (0..events).map(move |i| {
+/// One input: `events` keyed events in timestamp order, replayable (the position is the number
+/// emitted), so the same job runs with and without checkpoints.
+#[derive(Clone)]
+struct Side {
+    events: u64,
+    keys: u64,
+    multiplier: u64,
+}
+
+struct SideReader {
+    side: Side,
+    next: u64,
+}
+
+impl Source<Event> for Side {
+    fn create_reader(
+        &self,
+        _split: SplitContext,
+    ) -> Result<Box<dyn SourceReader<Event>>, OperatorError> {
+        Ok(Box::new(SideReader {
+            side: self.clone(),
+            next: 0,
+        }))
+    }
+}
+
+impl SourceReader<Event> for SideReader {
+    fn poll(
+        &mut self,
+        out: &mut Vec<Record<Event>>,
+        max: usize,
+        _now_ns: u64,
+    ) -> Result<SourcePoll, OperatorError> {
+        let Side {
+            events,
+            keys,
+            multiplier,
+        } = self.side;
+        let stop = events.min(self.next + max as u64);
+        for i in self.next..stop {
             let key = i.wrapping_mul(multiplier) % keys;
-            (key, (i / EVENTS_PER_MS) as i64, i)
+            out.push(Record::new(
+                corestrom_runtime::NO_TIMESTAMP,
+                (key, (i / EVENTS_PER_MS) as i64, i),
+            ));
+        }
+        self.next = stop;
+        Ok(if stop == events {
+            SourcePoll::Finished
+        } else {
+            SourcePoll::Ready
         })
-    })
+    }
+
+    fn position(&self) -> Option<Vec<u8>> {
+        Some(self.next.to_le_bytes().to_vec())
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<(), OperatorError> {
+        let bytes: [u8; 8] = position
+            .try_into()
+            .map_err(|_| OperatorError::Failed("join bench source: bad position".into()))?;
+        self.next = u64::from_le_bytes(bytes);
+        Ok(())
+    }
+}
+
+fn side(env: &Env, events: u64, keys: u64, multiplier: u64) -> Stream<Event> {
+    env.source(
+        "side",
+        Side {
+            events,
+            keys,
+            multiplier,
+        },
+    )
     .with_timestamps(
         |e: &Event| e.1,
         WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)),
