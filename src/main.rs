@@ -436,16 +436,6 @@ fn run_query(args: RunArgs) -> Result<()> {
     let queries = args.query.queries();
     let mut summaries = Vec::with_capacity(queries.len());
     for &query in &queries {
-        if matches!(args.query, QuerySelection::All)
-            && args.state_dir.is_some()
-            && !query.can_checkpoint()
-        {
-            eprintln!(
-                "skipping {}: its window join keeps state that checkpoints do not snapshot yet",
-                query.name()
-            );
-            continue;
-        }
         let output = match (&args.output, args.query) {
             (None, _) if args.kafka_output.is_some() => kafka_output(&args, query)?,
             (None, _) => Output::Blackhole,

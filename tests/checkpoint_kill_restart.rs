@@ -262,37 +262,6 @@ fn a_corrupt_newest_manifest_is_reported_and_the_previous_checkpoint_used() {
     }
 }
 
-/// Interval and window joins do not snapshot their buffers yet: a checkpointing job with one is
-/// refused with an error that names the join, rather than restored without its state.
-#[test]
-fn checkpointing_a_job_with_an_unsnapshotted_join_is_refused() {
-    use corestrom::prelude::*;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env = Env::builder()
-        .shards(2)
-        .checkpoint_every(Duration::from_millis(10), dir.path())
-        .build()
-        .expect("config");
-    let left = env
-        .from_vec((0..100u64).collect())
-        .with_timestamps(|n: &u64| *n as i64, WatermarkStrategy::monotonous())
-        .key_by(|n: &u64| n % 3);
-    let right = env
-        .from_vec((0..100u64).collect())
-        .with_timestamps(|n: &u64| *n as i64, WatermarkStrategy::monotonous())
-        .key_by(|n: &u64| n % 3);
-    left.interval_join(&right)
-        .between(-1, 1)
-        .join(|l: &u64, r: &u64| l + r)
-        .blackhole();
-    match env.execute() {
-        Err(corestrom::JobError::Config(message)) => {
-            assert!(message.contains("interval_join"), "{message}")
-        }
-        other => panic!("expected a configuration error, got {other:?}"),
-    }
-}
-
 /// The same with the file source (byte-offset positions): q0 over a generated event file on 3
 /// shards, killed at random moments, restarted until done: exactly the uninterrupted output.
 #[test]

@@ -320,39 +320,3 @@ fn a_deleted_timer_never_fires() {
     assert_eq!(got, vec![(2, 10, 9, 0, 1, i64::MAX)]);
     assert_eq!(side, vec![(7, i64::MIN)]);
 }
-
-#[test]
-fn checkpointing_jobs_with_join_buffers_are_refused() {
-    // Interval and window join buffers are not in checkpoints yet: such a job must not start
-    // with checkpoints rather than restore without its state. Co-process functions are
-    // checkpointed (their declared handles and timers), so they are not named.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env = Env::builder()
-        .shards(1)
-        .checkpoint_every(std::time::Duration::from_millis(10), dir.path())
-        .build()
-        .expect("config");
-    let (left, right) = two_sides::streams(&env, vec![vec![(Side::Left, rec(1, 1, 0))]], 0);
-    left.connect(&right)
-        .key_by(|r: &Rec| r.key, |r: &Rec| r.key)
-        .process(Buckets::new(false))
-        .blackhole();
-    left.key_by(|r: &Rec| r.key)
-        .interval_join(&right.key_by(|r: &Rec| r.key))
-        .between(0, 1)
-        .join(|l: &Rec, r: &Rec| (l.id, r.id))
-        .blackhole();
-    left.join(&right)
-        .where_key(|r: &Rec| r.key)
-        .equal_to(|r: &Rec| r.key)
-        .window(TumblingEventTimeWindows::of(
-            std::time::Duration::from_millis(10),
-        ))
-        .apply(|l: &Rec, r: &Rec| (l.id, r.id))
-        .blackhole();
-    let err = env.execute_and_wait().expect_err("refused").to_string();
-    for operator in ["interval_join", "window_join"] {
-        assert!(err.contains(operator), "{operator} not named in: {err}");
-    }
-    assert!(!err.contains("co_process"), "co_process named in: {err}");
-}

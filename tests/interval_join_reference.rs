@@ -8,7 +8,8 @@
 //!   written out plainly over lists: a record below the watermark (the minimum of both sides')
 //!   is dropped; otherwise it pairs with every kept record of the other side and the same key
 //!   whose timestamp is within the bounds, and is kept until the watermark reaches its cleanup
-//!   time.
+//!   time. Late records go to the late-data side outputs (both asked for): the reference lists
+//!   the ids it dropped per side and the join must give exactly those.
 //! - *1 and 4 shards, any interleaving*: what is emitted depends on how the shards interleave,
 //!   but it must lie between two sets: every pair of records that no interleaving can make late
 //!   (`surely_on_time`) is emitted (neither can be evicted before the other arrives, as that
@@ -82,6 +83,15 @@ impl ProcessJoinFunction<Rec, Rec> for PairsWithSide {
     }
 }
 
+/// What a run gives: the sorted main and side outputs, and the ids of the late left and right
+/// records (sorted).
+struct Joined {
+    main: Vec<Pair>,
+    side: Vec<(u64, u64)>,
+    late_left: Vec<u64>,
+    late_right: Vec<u64>,
+}
+
 /// Runs the join; returns the sorted main and side outputs.
 fn run(
     splits: Vec<Vec<(Side, Rec)>>,
@@ -89,6 +99,17 @@ fn run(
     batch_records: usize,
     b: Bounds,
 ) -> (Vec<Pair>, Vec<(u64, u64)>) {
+    let joined = run_with_late(splits, bound_ms, batch_records, b);
+    (joined.main, joined.side)
+}
+
+/// Runs the join with both late-data side outputs.
+fn run_with_late(
+    splits: Vec<Vec<(Side, Rec)>>,
+    bound_ms: i64,
+    batch_records: usize,
+    b: Bounds,
+) -> Joined {
     let env = Env::builder()
         .shards(splits.len())
         .batch_records(batch_records)
@@ -98,7 +119,9 @@ fn run(
     let mut joined = left
         .key_by(|r: &Rec| r.key)
         .interval_join(&right.key_by(|r: &Rec| r.key))
-        .between(b.lower, b.upper);
+        .between(b.lower, b.upper)
+        .side_output_left_late_data()
+        .side_output_right_late_data();
     if b.lower_exclusive {
         joined = joined.lower_bound_exclusive();
     }
@@ -108,7 +131,22 @@ fn run(
     let streams = joined.process(PairsWithSide);
     let main = streams.main().collect();
     let side = streams.side_output().collect();
+    let late_left = streams.left_late_data().collect();
+    let late_right = streams.right_late_data().collect();
     env.execute_and_wait().expect("job succeeds");
+    let late_ids = |late: Vec<Record<Rec>>| {
+        let mut ids: Vec<u64> = late
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.ts, r.value.ts, "late records keep their timestamp");
+                r.value.id
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let late_left = late_ids(late_left.take_records());
+    let late_right = late_ids(late_right.take_records());
     let records = main.take_records();
     for r in &records {
         assert_eq!(
@@ -121,7 +159,12 @@ fn run(
     main.sort();
     let mut side = side.take();
     side.sort();
-    (main, side)
+    Joined {
+        main,
+        side,
+        late_left,
+        late_right,
+    }
 }
 
 fn side_of(main: &[Pair]) -> Vec<(u64, u64)> {
@@ -134,18 +177,28 @@ fn side_of(main: &[Pair]) -> Vec<(u64, u64)> {
     side
 }
 
-/// Flink's interval join replayed over plain lists.
-fn reference(split: &[(Side, Rec)], bound_ms: i64, b: Bounds) -> Vec<Pair> {
+/// Flink's interval join replayed over plain lists: the pairs, and the ids of the late left and
+/// right records (sorted).
+fn reference_with_late(
+    split: &[(Side, Rec)],
+    bound_ms: i64,
+    b: Bounds,
+) -> (Vec<Pair>, Vec<u64>, Vec<u64>) {
     // Flink moves exclusive bounds inward and cleans a left record up at `l + max(upper, 0)`,
     // a right one at `r + max(-lower, 0)`.
     let upper = b.upper - i64::from(b.upper_exclusive);
     let lower = b.lower + i64::from(b.lower_exclusive);
     let mut kept: Vec<(Side, Rec, i64)> = Vec::new(); // side, record, cleanup time
     let mut out = Vec::new();
+    let (mut late_left, mut late_right) = (Vec::new(), Vec::new());
     two_sides::replay(split, bound_ms, |step| match step {
         Step::Record(side, r, watermark) => {
             if r.ts < watermark {
-                return; // late
+                match side {
+                    Side::Left => late_left.push(r.id),
+                    Side::Right => late_right.push(r.id),
+                }
+                return;
             }
             for (other_side, o, _) in &kept {
                 if *other_side == side || o.key != r.key {
@@ -168,7 +221,9 @@ fn reference(split: &[(Side, Rec)], bound_ms: i64, b: Bounds) -> Vec<Pair> {
         Step::Watermark(watermark) => kept.retain(|(_, _, cleanup)| *cleanup > watermark),
     });
     out.sort();
-    out
+    late_left.sort();
+    late_right.sort();
+    (out, late_left, late_right)
 }
 
 /// Every pair of one key within the bounds, whatever arrived when.
@@ -213,10 +268,12 @@ proptest! {
         bound in 0i64..10,
         splits in two_sides::input_strategy(1, 3, 30, 150),
     ) {
-        let want = reference(&splits[0], bound, b);
-        let (got, side) = run(splits, bound, 1, b);
-        prop_assert_eq!(&got, &want, "bounds {:?} watermark bound {}", b, bound);
-        prop_assert_eq!(side, side_of(&got));
+        let (want, want_late_left, want_late_right) = reference_with_late(&splits[0], bound, b);
+        let got = run_with_late(splits, bound, 1, b);
+        prop_assert_eq!(&got.main, &want, "bounds {:?} watermark bound {}", b, bound);
+        prop_assert_eq!(got.side, side_of(&got.main));
+        prop_assert_eq!(got.late_left, want_late_left);
+        prop_assert_eq!(got.late_right, want_late_right);
     }
 
     /// 1 and 4 shards, any interleaving and batch size: between the surely-on-time pairs and
@@ -296,6 +353,51 @@ fn a_record_below_the_watermark_is_dropped_and_one_at_it_is_not() {
     ]];
     let (got, _) = run(input, 0, 1, Bounds::inclusive(-5, 5));
     assert_eq!(pairs(&got), vec![(0, 1), (0, 3)]);
+}
+
+#[test]
+fn late_records_go_to_their_side_outputs_and_one_exactly_at_the_watermark_does_not() {
+    // Bound 0, bounds [-5, 5]. After left 20 and right 20 the watermark is 19.
+    let input = vec![vec![
+        (Side::Left, rec(1, 20, 0)),
+        (Side::Right, rec(1, 20, 1)), // joins 0; watermark 19
+        (Side::Right, rec(1, 18, 2)), // 18 < 19: late, to the right late output
+        (Side::Left, rec(1, 18, 3)),  // late, to the left late output
+        (Side::Left, rec(1, 19, 4)),  // exactly at the watermark: joins 1
+        (Side::Right, rec(2, 5, 5)),  // late, whatever its key
+    ]];
+    let got = run_with_late(input, 0, 1, Bounds::inclusive(-5, 5));
+    assert_eq!(pairs(&got.main), vec![(0, 1), (4, 1)]);
+    assert_eq!(got.late_left, vec![3]);
+    assert_eq!(got.late_right, vec![2, 5]);
+}
+
+#[test]
+#[should_panic(expected = "call side_output_left_late_data() before process()")]
+fn late_data_not_asked_for_has_no_stream() {
+    let env = Env::builder().shards(1).build().expect("config");
+    let s = env.from_vec(vec![rec(1, 1, 1)]);
+    let joined = s
+        .key_by(|r: &Rec| r.key)
+        .interval_join(&s.key_by(|r: &Rec| r.key))
+        .between(0, 1)
+        .side_output_right_late_data()
+        .process(PairsWithSide);
+    let _ = joined.right_late_data();
+    let _ = joined.left_late_data();
+}
+
+#[test]
+#[should_panic(expected = "late-data side outputs come with process(), not join()")]
+fn late_data_with_join_is_refused_rather_than_dropped() {
+    let env = Env::builder().shards(1).build().expect("config");
+    let s = env.from_vec(vec![rec(1, 1, 1)]);
+    let _ = s
+        .key_by(|r: &Rec| r.key)
+        .interval_join(&s.key_by(|r: &Rec| r.key))
+        .between(0, 1)
+        .side_output_left_late_data()
+        .join(|l: &Rec, r: &Rec| (l.id, r.id));
 }
 
 #[test]

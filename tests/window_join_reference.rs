@@ -8,7 +8,10 @@
 //!   interleaving. The reference keeps every window of every key as two plain lists (one per
 //!   side, no panes): a record goes into each of its windows whose `end - 1` the watermark has
 //!   not reached; when the watermark reaches `end - 1` the window emits all its pairs (or its
-//!   co-group) with timestamp `end - 1` and is dropped.
+//!   co-group) with timestamp `end - 1` and is dropped. With allowed lateness `L` a window
+//!   is kept until the watermark reaches `end - 1 + L`: a record for a fired window within it
+//!   fires the window again at once with all its records; a record with no window left is
+//!   dropped and counted.
 //! - *1 and 4 shards, any interleaving*: a pair in a window is emitted at most once and only if
 //!   valid; every pair of records that no interleaving can make late is emitted (such a record
 //!   arrives while the watermark is below it, so before any of its windows fires). With the
@@ -55,18 +58,29 @@ type Group = (i64, u64, Vec<u64>, Vec<u64>);
 type KeyFn = fn(&Rec) -> u64;
 type Joined = corestrom_operators::join::WindowJoin<Rec, Rec, u64, KeyFn, KeyFn>;
 
-fn build(env: &Env, splits: Vec<Vec<(Side, Rec)>>, bound_ms: i64, kind: Kind) -> Joined {
+fn build(
+    env: &Env,
+    splits: Vec<Vec<(Side, Rec)>>,
+    bound_ms: i64,
+    kind: Kind,
+    lateness: i64,
+) -> Joined {
     let (left, right) = two_sides::streams(env, splits, bound_ms);
     let joined = left
         .join(&right)
         .where_key((|r: &Rec| r.key) as KeyFn)
         .equal_to((|r: &Rec| r.key) as KeyFn);
     let ms = |v: i64| Duration::from_millis(v as u64);
-    match kind {
+    let windowed = match kind {
         Kind::Tumbling { size } => joined.window(TumblingEventTimeWindows::of(ms(size))),
         Kind::Sliding { size, slide } => {
             joined.window(SlidingEventTimeWindows::of(ms(size), ms(slide)))
         }
+    };
+    if lateness > 0 {
+        windowed.allowed_lateness(ms(lateness))
+    } else {
+        windowed
     }
 }
 
@@ -85,8 +99,21 @@ fn run_join(
     batch_records: usize,
     kind: Kind,
 ) -> Vec<Pair> {
+    run_join_late(splits, bound_ms, batch_records, kind, 0).0
+}
+
+/// The same with allowed lateness; also returns the count of late records dropped.
+fn run_join_late(
+    splits: Vec<Vec<(Side, Rec)>>,
+    bound_ms: i64,
+    batch_records: usize,
+    kind: Kind,
+    lateness: i64,
+) -> (Vec<Pair>, u64) {
     let env = env(splits.len(), batch_records);
-    let out = build(&env, splits, bound_ms, kind)
+    let join = build(&env, splits, bound_ms, kind, lateness);
+    let dropped = join.late_records_dropped();
+    let out = join
         .apply(|l: &Rec, r: &Rec| {
             assert_eq!(l.key, r.key, "pairs are of one key");
             (l.id, r.id, l.ts, r.ts)
@@ -110,7 +137,7 @@ fn run_join(
         })
         .collect();
     got.sort();
-    got
+    (got, dropped.get())
 }
 
 fn run_co_group(
@@ -119,8 +146,18 @@ fn run_co_group(
     batch_records: usize,
     kind: Kind,
 ) -> Vec<Group> {
+    run_co_group_late(splits, bound_ms, batch_records, kind, 0)
+}
+
+fn run_co_group_late(
+    splits: Vec<Vec<(Side, Rec)>>,
+    bound_ms: i64,
+    batch_records: usize,
+    kind: Kind,
+    lateness: i64,
+) -> Vec<Group> {
     let env = env(splits.len(), batch_records);
-    let out = build(&env, splits, bound_ms, kind)
+    let out = build(&env, splits, bound_ms, kind, lateness)
         .co_group(
             |lefts: &mut dyn Iterator<Item = &Rec>,
              rights: &mut dyn Iterator<Item = &Rec>,
@@ -157,50 +194,77 @@ fn run_co_group(
 struct RefWindow {
     lefts: Vec<Rec>,
     rights: Vec<Rec>,
+    fired: bool,
+}
+
+impl RefWindow {
+    /// Emits the window's pairs and group with timestamp `end - 1`.
+    fn emit(&self, key: u64, end: i64, pairs: &mut Vec<Pair>, groups: &mut Vec<Group>) {
+        let ts = end - 1;
+        for l in &self.lefts {
+            for r in &self.rights {
+                pairs.push((ts, l.id, r.id));
+            }
+        }
+        let mut l: Vec<u64> = self.lefts.iter().map(|r| r.id).collect();
+        let mut r: Vec<u64> = self.rights.iter().map(|r| r.id).collect();
+        l.sort();
+        r.sort();
+        groups.push((ts, key, l, r));
+    }
 }
 
 /// Flink's window rules over plain per-window lists: (pairs, groups).
 fn reference(split: &[(Side, Rec)], bound_ms: i64, kind: Kind) -> (Vec<Pair>, Vec<Group>) {
+    let (pairs, groups, _) = reference_late(split, bound_ms, kind, 0);
+    (pairs, groups)
+}
+
+/// The same with allowed lateness: (pairs, groups, late records dropped).
+fn reference_late(
+    split: &[(Side, Rec)],
+    bound_ms: i64,
+    kind: Kind,
+    lateness: i64,
+) -> (Vec<Pair>, Vec<Group>, u64) {
     let mut windows: BTreeMap<(u64, i64, i64), RefWindow> = BTreeMap::new();
-    let (mut pairs, mut groups) = (Vec::new(), Vec::new());
+    let (mut pairs, mut groups, mut dropped) = (Vec::new(), Vec::new(), 0);
     two_sides::replay(split, bound_ms, |step| match step {
         Step::Record(side, r, watermark) => {
+            let mut kept = false;
             for (start, end) in kind.windows_of(r.ts) {
-                if end - 1 <= watermark {
-                    continue; // this window fired already
+                if end - 1 + lateness <= watermark {
+                    continue; // this window is gone
                 }
+                kept = true;
                 let w = windows.entry((r.key, start, end)).or_default();
                 match side {
                     Side::Left => w.lefts.push(r),
                     Side::Right => w.rights.push(r),
                 }
+                if end - 1 <= watermark {
+                    // Fired already (or would have, had it had records): fire again now.
+                    w.fired = true;
+                    w.emit(r.key, end, &mut pairs, &mut groups);
+                }
+            }
+            if !kept {
+                dropped += 1;
             }
         }
         Step::Watermark(watermark) => {
-            let due: Vec<_> = windows
-                .keys()
-                .filter(|(_, _, end)| end - 1 <= watermark)
-                .copied()
-                .collect();
-            for id in due {
-                let w = windows.remove(&id).expect("present");
-                let ts = id.2 - 1;
-                for l in &w.lefts {
-                    for r in &w.rights {
-                        pairs.push((ts, l.id, r.id));
-                    }
+            for (&(key, _, end), w) in windows.iter_mut() {
+                if !w.fired && end - 1 <= watermark {
+                    w.fired = true;
+                    w.emit(key, end, &mut pairs, &mut groups);
                 }
-                let mut l: Vec<u64> = w.lefts.iter().map(|r| r.id).collect();
-                let mut r: Vec<u64> = w.rights.iter().map(|r| r.id).collect();
-                l.sort();
-                r.sort();
-                groups.push((ts, id.0, l, r));
             }
+            windows.retain(|&(_, _, end), _| end - 1 + lateness > watermark);
         }
     });
     pairs.sort();
     groups.sort();
-    (pairs, groups)
+    (pairs, groups, dropped)
 }
 
 /// Every (window, left, right) of one key, whatever arrived when; and the ids per record.
@@ -253,6 +317,23 @@ proptest! {
         prop_assert_eq!(got, want_pairs, "{:?} bound {}", kind, bound);
         let got = run_co_group(splits, bound, 1, kind);
         prop_assert_eq!(got, want_groups, "{:?} bound {}", kind, bound);
+    }
+
+    /// One shard, one known interleaving, allowed lateness: exactly the reference, late
+    /// firings (repeated pairs) and the count of dropped records included.
+    #[test]
+    fn window_join_with_allowed_lateness_matches_the_reference_exactly(
+        kind in kind_strategy(),
+        bound in 0i64..10,
+        lateness in 0i64..25,
+        splits in two_sides::input_strategy(1, 3, 40, 120),
+    ) {
+        let (want_pairs, want_groups, want_dropped) = reference_late(&splits[0], bound, kind, lateness);
+        let (got, dropped) = run_join_late(splits.clone(), bound, 1, kind, lateness);
+        prop_assert_eq!(got, want_pairs, "{:?} bound {} lateness {}", kind, bound, lateness);
+        prop_assert_eq!(dropped, want_dropped);
+        let got = run_co_group_late(splits, bound, 1, kind, lateness);
+        prop_assert_eq!(got, want_groups, "{:?} bound {} lateness {}", kind, bound, lateness);
     }
 
     /// 1 and 4 shards, any interleaving and batch size, late records: every sure pair, only
@@ -383,4 +464,38 @@ fn co_group_sees_windows_with_one_side_only() {
             (19, 1, vec![], vec![3]),
         ]
     );
+}
+
+#[test]
+fn lateness_exactly_at_the_limit_drops_and_one_below_fires_again() {
+    // Tumbling 10 ms, allowed lateness 5 ms, bound 0: [0, 10) fires at watermark 9 and is
+    // cleaned up at watermark 9 + 5 = 14.
+    let input = vec![vec![
+        (Side::Left, rec(1, 3, 0)),
+        (Side::Right, rec(1, 4, 1)),
+        (Side::Left, rec(1, 20, 2)),  // left watermark 19
+        (Side::Right, rec(1, 14, 3)), // watermark min(19, 13) = 13: [0, 10) fires (0, 1)
+        (Side::Right, rec(1, 5, 4)),  // 9 <= 13 < 14: late firing, (0, 1) and (0, 4)
+        (Side::Right, rec(1, 15, 5)), // watermark 14 = 9 + 5: [0, 10) is cleaned up
+        (Side::Left, rec(1, 6, 6)),   // its only window is at the limit: dropped, counted
+    ]];
+    let (got, dropped) = run_join_late(input.clone(), 0, 1, tumbling(10), 5);
+    assert_eq!(got, vec![(9, 0, 1), (9, 0, 1), (9, 0, 4)]);
+    assert_eq!(dropped, 1);
+    // The co-group sees the window at its firing and again at the late firing; [10, 20) has
+    // rights only and [20, 30) a left only.
+    let got = run_co_group_late(input.clone(), 0, 1, tumbling(10), 5);
+    assert_eq!(
+        got,
+        vec![
+            (9, 1, vec![0], vec![1]),
+            (9, 1, vec![0], vec![1, 4]),
+            (19, 1, vec![], vec![3, 5]),
+            (29, 1, vec![2], vec![]),
+        ]
+    );
+    // Without lateness the record at 5 is dropped as well.
+    let (got, dropped) = run_join_late(input, 0, 1, tumbling(10), 0);
+    assert_eq!(got, vec![(9, 0, 1)]);
+    assert_eq!(dropped, 2);
 }

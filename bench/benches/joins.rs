@@ -2,9 +2,12 @@
 //! window joins (tumbling, sliding), and the peak state bytes per key.
 //!
 //! Run: `cargo bench -p corestrom-bench --bench joins [-- FILTER]` (prints a markdown table;
-//! with a filter only the workloads whose name contains it).
+//! with a filter only the workloads whose name contains it). Every workload runs twice: without
+//! checkpoints and with a checkpoint every second (the join state snapshotted into a temporary
+//! state directory; the name ends in "ckpt 1 s"), so the cost of checkpointing join state shows
+//! as the ratio of the two rows.
 //!
-//! The pipeline is the whole job on one shard: two generator sources (the left and right
+//! The pipeline is the whole job on one shard: two replayable generator sources (the left and right
 //! inputs, each 1000 events per ms of event time, in order; keys from a multiplicative hash of
 //! the sequence number, the right side with another multiplier so the sides do not pair up by
 //! position), timestamps with a bounded out-of-orderness watermark on each side, `key_by` (fused
@@ -28,13 +31,82 @@ type Event = (u64, i64, u64);
 
 const EVENTS_PER_MS: u64 = 1000;
 
-fn side(env: &Env, events: u64, keys: u64, multiplier: u64) -> Stream<Event> {
-    env.from_iter(move |_split| {
-        (0..events).map(move |i| {
+/// One input: `events` keyed events in timestamp order, replayable (the position is the number
+/// emitted), so the same job runs with and without checkpoints.
+#[derive(Clone)]
+struct Side {
+    events: u64,
+    keys: u64,
+    multiplier: u64,
+}
+
+struct SideReader {
+    side: Side,
+    next: u64,
+}
+
+impl Source<Event> for Side {
+    fn create_reader(
+        &self,
+        _split: SplitContext,
+    ) -> Result<Box<dyn SourceReader<Event>>, OperatorError> {
+        Ok(Box::new(SideReader {
+            side: self.clone(),
+            next: 0,
+        }))
+    }
+}
+
+impl SourceReader<Event> for SideReader {
+    fn poll(
+        &mut self,
+        out: &mut Vec<Record<Event>>,
+        max: usize,
+        _now_ns: u64,
+    ) -> Result<SourcePoll, OperatorError> {
+        let Side {
+            events,
+            keys,
+            multiplier,
+        } = self.side;
+        let stop = events.min(self.next + max as u64);
+        for i in self.next..stop {
             let key = i.wrapping_mul(multiplier) % keys;
-            (key, (i / EVENTS_PER_MS) as i64, i)
+            out.push(Record::new(
+                corestrom_runtime::NO_TIMESTAMP,
+                (key, (i / EVENTS_PER_MS) as i64, i),
+            ));
+        }
+        self.next = stop;
+        Ok(if stop == events {
+            SourcePoll::Finished
+        } else {
+            SourcePoll::Ready
         })
-    })
+    }
+
+    fn position(&self) -> Option<Vec<u8>> {
+        Some(self.next.to_le_bytes().to_vec())
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<(), OperatorError> {
+        let bytes: [u8; 8] = position
+            .try_into()
+            .map_err(|_| OperatorError::Failed("join bench source: bad position".into()))?;
+        self.next = u64::from_le_bytes(bytes);
+        Ok(())
+    }
+}
+
+fn side(env: &Env, events: u64, keys: u64, multiplier: u64) -> Stream<Event> {
+    env.source(
+        "side",
+        Side {
+            events,
+            keys,
+            multiplier,
+        },
+    )
     .with_timestamps(
         |e: &Event| e.1,
         WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)),
@@ -42,7 +114,7 @@ fn side(env: &Env, events: u64, keys: u64, multiplier: u64) -> Stream<Event> {
 }
 
 struct Row {
-    name: &'static str,
+    name: String,
     events: u64,
     keys: u64,
     seconds: f64,
@@ -50,18 +122,41 @@ struct Row {
     bytes_per_key: f64,
 }
 
+/// Runs the workload without and with checkpoints (one row each).
 fn run(
     name: &'static str,
     events_per_side: u64,
     keys: u64,
-    build: impl FnOnce(&Stream<Event>, &Stream<Event>) -> Stream<u64>,
+    build: impl Fn(&Stream<Event>, &Stream<Event>) -> Stream<u64>,
+) -> Vec<Row> {
+    [None, Some(Duration::from_secs(1))]
+        .into_iter()
+        .filter_map(|checkpoints| run_once(name, checkpoints, events_per_side, keys, &build))
+        .collect()
+}
+
+fn run_once(
+    name: &'static str,
+    checkpoints: Option<Duration>,
+    events_per_side: u64,
+    keys: u64,
+    build: &impl Fn(&Stream<Event>, &Stream<Event>) -> Stream<u64>,
 ) -> Option<Row> {
+    let name = match checkpoints {
+        None => name.to_string(),
+        Some(every) => format!("{name}, ckpt {} s", every.as_secs()),
+    };
     // `cargo bench` passes `--bench`; the first other argument selects workloads by name.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     if filter.is_some_and(|f| !name.contains(f.as_str())) {
         return None;
     }
-    let env = Env::builder().shards(1).build().expect("config");
+    let state = tempfile::tempdir().expect("state dir");
+    let mut builder = Env::builder().shards(1);
+    if let Some(every) = checkpoints {
+        builder = builder.checkpoint_every(every, state.path());
+    }
+    let env = builder.build().expect("config");
     let left = side(&env, events_per_side, keys, 0x9E37_79B9_7F4A_7C15);
     let right = side(&env, events_per_side, keys, 0xC2B2_AE3D_27D4_EB4F);
     let counted = Arc::new(AtomicUsize::new(0));

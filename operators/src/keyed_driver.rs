@@ -75,6 +75,13 @@ impl<O: 'static, S: 'static> Outputs<O, S> {
         self.side.records.push(Record::new(ts, value));
     }
 
+    /// The main and side batches, for a context that writes to both without knowing the other
+    /// side's type (the interval join's `JoinContext`).
+    #[inline]
+    pub(crate) fn batches(&mut self) -> (&mut Batch<O>, &mut Batch<S>) {
+        (&mut self.main, &mut self.side)
+    }
+
     /// Sends full batches; called after each input record or fired timer, so batches stay
     /// within `batch_records` plus what one call emitted.
     #[inline]

@@ -43,12 +43,14 @@
 //!   upper)` pairs each left record at `l` with the right records of its key at `r` in
 //!   `[l + lower, l + upper]` (bounds in ms, either may be negative or made exclusive), as soon
 //!   as both have arrived; each pair carries `max(l, r)`. Records behind the watermark are
-//!   dropped; buffered records leave when the watermark passes `l + max(upper, 0)` (left) or
+//!   dropped (or sent to a late-data side output); buffered records leave when the watermark passes `l + max(upper, 0)` (left) or
 //!   `r + max(-lower, 0)` (right).
 //! - **Window join**: `a.join(&b).where_key(ka).equal_to(kb).window(w).apply(f)` emits
-//!   `f(x, y)` for every pair of one key in one tumbling or sliding event-time window when the
-//!   window fires (watermark at `end - 1`), with timestamp `end - 1`; `.co_group(f)` sees both
-//!   sides' records of each window instead. Records whose windows have all fired are dropped.
+//!   `f(x, y)` for every pair of one key in one tumbling or sliding window (event or
+//!   processing time) when the window fires (watermark at `end - 1`), with timestamp `end - 1`;
+//!   `.co_group(f)` sees both sides' records of each window instead. Records whose windows have
+//!   all passed their allowed lateness (0 unless set) are dropped and counted; a record within
+//!   it fires its windows again.
 //! - **Keyed co-process function**: `a.connect(&b).key_by(ka, kb).process(f)` with a
 //!   [`KeyedCoProcessFunction`]: per-record callbacks for each input, shared keyed state and
 //!   timers per key, the minimum of both watermarks, a main and a side output; the basis of
@@ -106,7 +108,9 @@ pub use timestamps::WatermarkStrategy;
 
 /// Everything a pipeline usually needs.
 pub mod prelude {
-    pub use crate::join::{JoinContext, ProcessJoinFunction};
+    pub use crate::join::{
+        IntervalJoinStreams, JoinContext, LateRecordsDropped, ProcessJoinFunction,
+    };
     pub use crate::sink::Collected;
     pub use crate::window::{
         Count, CountTrigger, EventTimeSessionWindows, GlobalWindow, GlobalWindows,

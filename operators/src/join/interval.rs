@@ -4,7 +4,9 @@
 //! Rules, exactly Flink's (bounds already adjusted for exclusiveness: an exclusive lower bound
 //! is `lower + 1`, an exclusive upper bound `upper - 1`):
 //! - A record whose timestamp is below the operator's watermark (`ts < watermark`, the minimum
-//!   of both inputs') is late and dropped. Anything else is buffered under its key and side and
+//!   of both inputs') is late: it joins nothing and is dropped, or goes to its input's late-data
+//!   side output when that was asked for (Flink's `sideOutputLeftLateData` /
+//!   `sideOutputRightLateData`). Anything else is buffered under its key and side and
 //!   joined with every buffered record of the other side within the bounds, in either arrival
 //!   order; each pair is emitted once, with timestamp `max(l, r)`.
 //! - Each buffered record has an event-time cleanup time: a left record at `l` at
@@ -25,15 +27,23 @@
 //! of that buffer whose cleanup time the watermark reached leaves and the key is re-indexed at
 //! its new front. This evicts exactly what per-record timers (Flink's) would, at the same
 //! watermarks, while an in-order record costs no timer operation at all.
+//!
+//! Checkpoints: each key's buffer of each side is one snapshot entry under the key's group
+//! (records in timestamp order). The cleanup index is not written: it is a function of the
+//! buffers, so restore rebuilds it (one entry per buffer, at its front's cleanup time) and
+//! evicts at the same watermarks as the run that was snapshotted.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 
-use corestrom_runtime::state::snapshot::{KeyGroupState, KeyGroupWriter, SnapshotError};
-use corestrom_runtime::{Data, EventTime, NO_TIMESTAMP, OpResult, OperatorError, Record};
+use corestrom_runtime::state::snapshot::{
+    KeyGroupState, KeyGroupWriter, SnapshotError, StateData, read_entries,
+};
+use corestrom_runtime::{
+    Batch, Data, EventTime, NO_TIMESTAMP, OpResult, OperatorError, Record, StableHash,
+};
 use rustc_hash::FxHashMap;
-
-use super::JOIN_NOT_CHECKPOINTED;
+use serde::{Deserialize, Serialize};
 
 use crate::keyed_driver::{KeyedCoCore, Outputs, TimedCore};
 
@@ -41,7 +51,10 @@ use crate::keyed_driver::{KeyedCoCore, Outputs, TimedCore};
 pub struct JoinContext<'a, O, S> {
     left_ts: EventTime,
     right_ts: EventTime,
-    out: &'a mut Outputs<O, S>,
+    main: &'a mut Batch<O>,
+    /// The side port also carries the late records when asked for, so the function's side
+    /// output goes through this (one virtual call per side record, none per main record).
+    side: &'a mut dyn SideWriter<S>,
 }
 
 impl<O: 'static, S: 'static> JoinContext<'_, O, S> {
@@ -63,14 +76,46 @@ impl<O: 'static, S: 'static> JoinContext<'_, O, S> {
     /// Emits a record on the main output.
     pub fn output(&mut self, value: O) {
         let ts = self.timestamp();
-        self.out.main(ts, value);
+        self.main.records.push(Record::new(ts, value));
     }
 
     /// Emits a record on the side output.
     pub fn side_output(&mut self, value: S) {
         let ts = self.timestamp();
-        self.out.side(ts, value);
+        self.side.write(ts, value);
     }
+}
+
+/// Where a join function's side output goes.
+pub(crate) trait SideWriter<S> {
+    fn write(&mut self, ts: EventTime, value: S);
+}
+
+/// What leaves an interval join on its side port: the function's side output, and the late
+/// records of either input when their side outputs were asked for. The join's builder splits
+/// the port into one stream per kind.
+#[derive(Clone, Debug)]
+pub(crate) enum JoinSide<S, L, R> {
+    User(S),
+    LateLeft(L),
+    LateRight(R),
+}
+
+/// The side batch seen as the function's side output.
+struct UserSide<'a, S, L, R>(&'a mut Batch<JoinSide<S, L, R>>);
+
+impl<S, L, R> SideWriter<S> for UserSide<'_, S, L, R> {
+    fn write(&mut self, ts: EventTime, value: S) {
+        self.0.records.push(Record::new(ts, JoinSide::User(value)));
+    }
+}
+
+/// Which late records go to the side port (Flink's `sideOutputLeftLateData` /
+/// `sideOutputRightLateData`); the others are dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LateOutputs {
+    pub(crate) left: bool,
+    pub(crate) right: bool,
 }
 
 /// User logic per joined pair (Flink's `ProcessJoinFunction`). One instance runs per shard.
@@ -250,6 +295,7 @@ pub(crate) struct IntervalJoinCore<K, L, R, KL, KR, F> {
     key_right: KR,
     f: F,
     bounds: Bounds,
+    late: LateOutputs,
     watermark: EventTime,
     state: IntervalJoinState<K, L, R>,
 }
@@ -258,12 +304,19 @@ impl<K, L, R, KL, KR, F> IntervalJoinCore<K, L, R, KL, KR, F>
 where
     K: Hash + Eq + Clone + 'static,
 {
-    pub(crate) fn new(key_left: KL, key_right: KR, f: F, bounds: Bounds) -> Self {
+    pub(crate) fn new(
+        key_left: KL,
+        key_right: KR,
+        f: F,
+        bounds: Bounds,
+        late: LateOutputs,
+    ) -> Self {
         IntervalJoinCore {
             key_left,
             key_right,
             f,
             bounds,
+            late,
             watermark: NO_TIMESTAMP,
             state: IntervalJoinState::new(),
         }
@@ -282,12 +335,12 @@ fn require_timestamp(ts: EventTime, side: &str) -> Result<(), OperatorError> {
 
 /// Calls `emit` for every entry of `buffer` with a timestamp in `[from, to]` (empty when
 /// `from > to`), flushing full output batches on the way.
-fn scan<T, O: 'static, S: 'static>(
+fn scan<T, O: 'static, S: 'static, L: 'static, R: 'static>(
     buffer: Option<&Buffer<T>>,
     from: EventTime,
     to: EventTime,
-    out: &mut Outputs<O, S>,
-    mut emit: impl FnMut(EventTime, &T, &mut Outputs<O, S>),
+    out: &mut Outputs<O, JoinSide<S, L, R>>,
+    mut emit: impl FnMut(EventTime, &T, &mut Outputs<O, JoinSide<S, L, R>>),
 ) -> OpResult {
     let Some(buffer) = buffer else {
         return Ok(());
@@ -305,20 +358,20 @@ fn scan<T, O: 'static, S: 'static>(
 
 impl<K, L, R, KL, KR, F> TimedCore for IntervalJoinCore<K, L, R, KL, KR, F>
 where
-    K: Hash + Eq + Clone + 'static,
-    L: 'static,
-    R: 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
+    L: StateData,
+    R: StateData,
     KL: Fn(&L) -> K + 'static,
     KR: Fn(&R) -> K + 'static,
     F: ProcessJoinFunction<L, R>,
 {
     type Out = F::Out;
-    type Side = F::Side;
+    type Side = JoinSide<F::Side, L, R>;
 
     fn on_watermark(
         &mut self,
         watermark: EventTime,
-        _out: &mut Outputs<F::Out, F::Side>,
+        _out: &mut Outputs<F::Out, Self::Side>,
     ) -> OpResult {
         self.watermark = watermark;
         let left = (BufferSide::Left, self.bounds.left_delay());
@@ -348,7 +401,7 @@ where
     fn on_processing_time(
         &mut self,
         _now_ms: EventTime,
-        _out: &mut Outputs<F::Out, F::Side>,
+        _out: &mut Outputs<F::Out, Self::Side>,
     ) -> OpResult {
         Ok(())
     }
@@ -357,24 +410,81 @@ where
         None
     }
 
-    fn refuses_checkpoints(&mut self) -> Option<String> {
-        Some(JOIN_NOT_CHECKPOINTED.to_string())
+    fn snapshot(&mut self, writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
+        for (key, buffer) in &self.state.left {
+            writer.write(key, &BufferEntry::<_, _, &Buffer<R>>::Left(key, buffer))?;
+        }
+        for (key, buffer) in &self.state.right {
+            writer.write(key, &BufferEntry::<_, &Buffer<L>, _>::Right(key, buffer))?;
+        }
+        Ok(())
     }
 
-    fn snapshot(&mut self, _writer: &mut KeyGroupWriter) -> Result<(), SnapshotError> {
-        unreachable!("{JOIN_NOT_CHECKPOINTED}")
+    fn restore(&mut self, group: &KeyGroupState) -> Result<(), SnapshotError> {
+        let left = (BufferSide::Left, self.bounds.left_delay());
+        let right = (BufferSide::Right, self.bounds.right_delay());
+        let state = &mut self.state;
+        read_entries::<BufferEntry<K, Buffer<L>, Buffer<R>>>(group, |entry| {
+            let (cleanup, spare) = (&mut state.cleanup, &mut state.spare_lists);
+            match entry {
+                BufferEntry::Left(key, buffer) => {
+                    restore_buffer(&mut state.left, cleanup, spare, left, key, buffer)
+                }
+                BufferEntry::Right(key, buffer) => {
+                    restore_buffer(&mut state.right, cleanup, spare, right, key, buffer)
+                }
+            }
+        })
     }
+}
 
-    fn restore(&mut self, _group: &KeyGroupState) -> Result<(), SnapshotError> {
-        unreachable!("{JOIN_NOT_CHECKPOINTED}")
-    }
+/// One snapshot entry: a key's whole buffer on one side (written with references, read back
+/// owned). The cleanup index is not written: it is a function of the buffers (one entry per
+/// buffer, at its front record's cleanup time), so restore rebuilds it.
+#[derive(Serialize, Deserialize)]
+enum BufferEntry<K, BL, BR> {
+    Left(K, BL),
+    Right(K, BR),
+}
+
+/// Loads a restored buffer and indexes it at its front record's cleanup time.
+fn restore_buffer<K: Hash + Eq + Clone, T>(
+    buffers: &mut FxHashMap<K, Buffer<T>>,
+    cleanup: &mut CleanupIndex<K>,
+    spare_lists: &mut Vec<Vec<(K, BufferSide)>>,
+    (side, delay): (BufferSide, i64),
+    key: K,
+    buffer: Buffer<T>,
+) {
+    // Written from a buffer in the map, which is never empty and in timestamp order.
+    let Some(&(front, _)) = buffer.front() else {
+        return;
+    };
+    debug_assert!(
+        buffer
+            .iter()
+            .zip(buffer.iter().skip(1))
+            .all(|(a, b)| a.0 <= b.0)
+    );
+    schedule(
+        cleanup,
+        spare_lists,
+        front.saturating_add(delay),
+        key.clone(),
+        side,
+    );
+    let previous = buffers.insert(key, buffer);
+    assert!(
+        previous.is_none(),
+        "a key's buffer is restored once per side"
+    );
 }
 
 impl<K, L, R, KL, KR, F> KeyedCoCore for IntervalJoinCore<K, L, R, KL, KR, F>
 where
-    K: Hash + Eq + Clone + 'static,
-    L: 'static,
-    R: 'static,
+    K: Hash + Eq + Clone + StableHash + StateData,
+    L: StateData,
+    R: StateData,
     KL: Fn(&L) -> K + 'static,
     KR: Fn(&R) -> K + 'static,
     F: ProcessJoinFunction<L, R>,
@@ -386,11 +496,14 @@ where
         &mut self,
         record: Record<L>,
         _now_ms: EventTime,
-        out: &mut Outputs<F::Out, F::Side>,
+        out: &mut Outputs<F::Out, Self::Side>,
     ) -> OpResult {
         let ts = record.ts;
         require_timestamp(ts, "left")?;
         if ts < self.watermark {
+            if self.late.left {
+                out.side(ts, JoinSide::LateLeft(record.value));
+            }
             return Ok(());
         }
         let key = (self.key_left)(&record.value);
@@ -403,10 +516,12 @@ where
             ts.saturating_add(upper),
             out,
             |right_ts, right, out| {
+                let (main, side) = out.batches();
                 let mut ctx = JoinContext {
                     left_ts: ts,
                     right_ts,
-                    out,
+                    main,
+                    side: &mut UserSide(side),
                 };
                 f.process_element(left, right, &mut ctx);
             },
@@ -428,11 +543,14 @@ where
         &mut self,
         record: Record<R>,
         _now_ms: EventTime,
-        out: &mut Outputs<F::Out, F::Side>,
+        out: &mut Outputs<F::Out, Self::Side>,
     ) -> OpResult {
         let ts = record.ts;
         require_timestamp(ts, "right")?;
         if ts < self.watermark {
+            if self.late.right {
+                out.side(ts, JoinSide::LateRight(record.value));
+            }
             return Ok(());
         }
         let key = (self.key_right)(&record.value);
@@ -445,10 +563,12 @@ where
             ts.saturating_sub(lower),
             out,
             |left_ts, left, out| {
+                let (main, side) = out.batches();
                 let mut ctx = JoinContext {
                     left_ts,
                     right_ts: ts,
-                    out,
+                    main,
+                    side: &mut UserSide(side),
                 };
                 f.process_element(left, right, &mut ctx);
             },
@@ -500,13 +620,14 @@ mod tests {
             |_| 0,
             MapPairs(|l: &i64, r: &i64| (*l, *r)),
             Bounds { lower, upper },
+            LateOutputs::default(),
         )
     }
 
     #[test]
     fn buffers_are_evicted_when_the_watermark_passes_their_cleanup_time() {
         let main = Rc::new(RefCell::new(Vec::new()));
-        let mut out: Outputs<Pair, ()> = Outputs::new(
+        let mut out: Outputs<Pair, JoinSide<(), i64, i64>> = Outputs::new(
             4,
             Box::new(Capture(Rc::clone(&main))),
             Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
@@ -552,7 +673,7 @@ mod tests {
             steps in proptest::collection::vec((proptest::bool::ANY, 0u8..3, 0i64..40, 0i64..4), 1..200),
         ) {
             let upper = lower + width;
-            let mut out: Outputs<Pair, ()> = Outputs::new(
+            let mut out: Outputs<Pair, KeyedSide> = Outputs::new(
                 64,
                 Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
                 Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
@@ -562,6 +683,7 @@ mod tests {
                 |r: &(u8, i64)| r.0,
                 MapPairs(|l: &(u8, i64), r: &(u8, i64)| (l.1, r.1)),
                 Bounds { lower, upper },
+                LateOutputs::default(),
             );
             let mut kept: Vec<i64> = Vec::new(); // cleanup times of buffered records
             let mut watermark = EventTime::MIN;
@@ -587,7 +709,7 @@ mod tests {
 
     #[test]
     fn a_record_without_timestamp_is_an_error_naming_the_input() {
-        let mut out: Outputs<Pair, ()> = Outputs::new(
+        let mut out: Outputs<Pair, JoinSide<(), i64, i64>> = Outputs::new(
             4,
             Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
             Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
@@ -600,5 +722,110 @@ mod tests {
             err.to_string().contains("right input has no timestamp"),
             "{err}"
         );
+    }
+
+    /// Drives `core` through `steps` (left?, key, ts) with a watermark 3 ms behind every 4th
+    /// record; returns the main output.
+    fn drive(core: &mut TestKeyed, steps: &[(bool, u8, i64)]) -> Vec<Record<(u8, i64, i64)>> {
+        let main = Rc::new(RefCell::new(Vec::new()));
+        let mut out: Outputs<(u8, i64, i64), KeyedSide> = Outputs::new(
+            8,
+            Box::new(Capture(Rc::clone(&main))),
+            Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
+        );
+        for (i, &(left, key, ts)) in steps.iter().enumerate() {
+            if left {
+                core.on_first(Record::new(ts, (key, ts)), 0, &mut out)
+                    .unwrap();
+            } else {
+                core.on_second(Record::new(ts, (key, ts)), 0, &mut out)
+                    .unwrap();
+            }
+            if i % 4 == 3 && ts - 3 > core.watermark {
+                core.on_watermark(ts - 3, &mut out).unwrap();
+            }
+        }
+        core.on_watermark(EventTime::MAX, &mut out).unwrap();
+        out.flush().unwrap();
+        main.take()
+    }
+
+    type KeyedSide = JoinSide<(), (u8, i64), (u8, i64)>;
+    type KeyFn = fn(&(u8, i64)) -> u8;
+    type TestKeyed = IntervalJoinCore<
+        u8,
+        (u8, i64),
+        (u8, i64),
+        KeyFn,
+        KeyFn,
+        MapPairs<fn(&(u8, i64), &(u8, i64)) -> (u8, i64, i64)>,
+    >;
+
+    fn keyed_core() -> TestKeyed {
+        IntervalJoinCore::new(
+            |r| r.0,
+            |r| r.0,
+            MapPairs(|l, r| (l.0, l.1, r.1)),
+            Bounds {
+                lower: -4,
+                upper: 6,
+            },
+            LateOutputs::default(),
+        )
+    }
+
+    #[test]
+    fn a_restored_core_continues_exactly_as_the_one_snapshotted() {
+        let steps: Vec<(bool, u8, i64)> = (0..120i64)
+            .map(|i| (i % 3 != 0, (i % 5) as u8, i - (i * 7) % 4))
+            .collect();
+        let mut whole = keyed_core();
+        let want = drive(&mut whole, &steps);
+        // Stop after 60 steps, snapshot (the watermark is set again by the next one, as after a
+        // restart), restore into a fresh core and go on.
+        let (before, after) = steps.split_at(60);
+        let mut first = keyed_core();
+        let main = Rc::new(RefCell::new(Vec::new()));
+        let mut out: Outputs<(u8, i64, i64), KeyedSide> = Outputs::new(
+            8,
+            Box::new(Capture(Rc::clone(&main))),
+            Box::new(Capture(Rc::new(RefCell::new(Vec::new())))),
+        );
+        for (i, &(left, key, ts)) in before.iter().enumerate() {
+            if left {
+                first
+                    .on_first(Record::new(ts, (key, ts)), 0, &mut out)
+                    .unwrap();
+            } else {
+                first
+                    .on_second(Record::new(ts, (key, ts)), 0, &mut out)
+                    .unwrap();
+            }
+            if i % 4 == 3 && ts - 3 > first.watermark {
+                first.on_watermark(ts - 3, &mut out).unwrap();
+            }
+        }
+        out.flush().unwrap();
+        let buffered = first.state.buffered();
+        assert!(buffered > 0, "the snapshot holds buffered records");
+        let mut writer = KeyGroupWriter::new(0..16, 16);
+        first.snapshot(&mut writer).unwrap();
+        let mut second = keyed_core();
+        for group in writer.finish() {
+            second.restore(&group).unwrap();
+        }
+        assert_eq!(second.state.buffered(), buffered);
+        second.watermark = first.watermark;
+        let mut got = main.take();
+        got.extend(drive(&mut second, after));
+        assert!(second.state.cleanup.is_empty() && second.state.left.is_empty());
+        let key = |r: &Record<(u8, i64, i64)>| (r.ts, r.value);
+        let (mut got, mut want): (Vec<_>, Vec<_>) = (
+            got.iter().map(key).collect(),
+            want.iter().map(key).collect(),
+        );
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
     }
 }

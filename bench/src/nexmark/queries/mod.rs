@@ -222,12 +222,6 @@ impl Query {
         }
     }
 
-    /// False for the queries a checkpointing job refuses: q8's window co-group keeps its buffers
-    /// outside checkpoints (window joins are not snapshotted yet).
-    pub fn can_checkpoint(self) -> bool {
-        self != Query::Q8
-    }
-
     /// True when the pipeline keeps keyed state (windows, keyed process functions), which its
     /// checkpoints snapshot.
     pub fn keeps_keyed_state(self) -> bool {
