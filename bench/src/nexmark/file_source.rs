@@ -18,9 +18,10 @@
 //! watermarks (4 s bounded out-of-orderness) deal with the rest. Records carry the event's
 //! `dateTime` as their timestamp.
 //!
-//! Reading goes through a [`READ_BUFFER_BYTES`] buffer and the [`EventReader`]'s reused line
-//! buffer: an event costs no allocation beyond its own strings (`Text`: inline when short, one
-//! shared `Arc<str>` otherwise).
+//! Reading goes through a [`READ_BUFFER_BYTES`] buffer, in which the [`EventReader`] parses
+//! canonical lines in place (other lines, and the one line cut by each buffer end, are copied
+//! into its reused line buffer first): an event costs no allocation beyond its own strings
+//! (`Text`: inline when short, shared when repeated, one `Arc<str>` otherwise).
 //!
 //! Line numbers: in errors they are 1-based within the whole file. A range that starts inside a
 //! file counts the lines before it only when it has to report an error, so the good path never

@@ -73,44 +73,80 @@ pub fn timestamp_string(ms: i64) -> String {
 /// # Errors
 /// [`TimestampError`] saying what is wrong.
 pub fn parse_timestamp(text: &str) -> Result<i64, TimestampError> {
-    let b = text.as_bytes();
+    parse_timestamp_bytes(text.as_bytes())
+}
+
+/// [`parse_timestamp`] of raw bytes (any byte that is not the expected ASCII is a shape error,
+/// so the bytes need no UTF-8 check first).
+///
+/// # Errors
+/// [`TimestampError`] saying what is wrong.
+pub fn parse_timestamp_bytes(b: &[u8]) -> Result<i64, TimestampError> {
     if b.len() != TIMESTAMP_LEN {
         return Err(TimestampError::Length { len: b.len() });
     }
-    for (position, &byte) in b.iter().enumerate() {
-        let expected = match position {
-            4 | 7 => Some(b'-'),
-            10 => Some(b' '),
-            13 | 16 => Some(b':'),
-            19 => Some(b'.'),
-            _ => None,
-        };
-        let ok = match expected {
-            Some(separator) => byte == separator,
-            None => byte.is_ascii_digit(),
+    // Shape first, then ranges, so a text wrong in both ways reports its shape (as always).
+    let (date, time) = b.split_at(DATE_LEN);
+    check_shape(date, DATE_SHAPE, 0)?;
+    check_shape(time, TIME_SHAPE, DATE_LEN)?;
+    let days = date_value(date)?;
+    Ok(days * MS_PER_DAY + time_value(time)?)
+}
+
+/// Shapes of the date and of the time-of-day part: `0` stands for any digit, every other byte
+/// must be itself.
+const DATE_SHAPE: &[u8; DATE_LEN] = b"0000-00-00";
+const TIME_SHAPE: &[u8; TIMESTAMP_LEN - DATE_LEN] = b" 00:00:00.000";
+
+/// Bytes of the date part `YYYY-MM-DD`; the rest, ` hh:mm:ss.SSS`, is the time of day.
+const DATE_LEN: usize = 10;
+
+/// Checks `b` against `shape` (same length; see [`DATE_SHAPE`]); `offset` is added to the
+/// reported position.
+fn check_shape(b: &[u8], shape: &[u8], offset: usize) -> Result<(), TimestampError> {
+    debug_assert_eq!(b.len(), shape.len());
+    for (position, (&byte, &expected)) in b.iter().zip(shape).enumerate() {
+        let ok = if expected == b'0' {
+            byte.is_ascii_digit()
+        } else {
+            byte == expected
         };
         if !ok {
-            return Err(TimestampError::Shape { position });
+            return Err(TimestampError::Shape {
+                position: position + offset,
+            });
         }
     }
-    let number = |range: std::ops::Range<usize>| -> u32 {
-        b[range]
-            .iter()
-            .fold(0, |n, &d| n * 10 + u32::from(d - b'0'))
-    };
-    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-    let (hour, minute, second, milli) = (
-        number(11..13),
-        number(14..16),
-        number(17..19),
-        number(20..23),
-    );
+    Ok(())
+}
+
+fn number(digits: &[u8]) -> u32 {
+    digits.iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0'))
+}
+
+/// Days since 1970-01-01 of `YYYY-MM-DD` (exactly [`DATE_LEN`] bytes, shape checked).
+fn date_value(b: &[u8]) -> Result<i64, TimestampError> {
+    debug_assert_eq!(b.len(), DATE_LEN);
+    let (year, month, day) = (number(&b[0..4]), number(&b[5..7]), number(&b[8..10]));
     if !(1..=12).contains(&month) {
         return Err(TimestampError::Range { part: "month" });
     }
     if day == 0 || day > days_in_month(year, month) {
         return Err(TimestampError::Range { part: "day" });
     }
+    Ok(days_from_civil(i64::from(year), month, day))
+}
+
+/// Milliseconds since midnight of ` hh:mm:ss.SSS` (the 13 bytes after the date, shape
+/// checked).
+fn time_value(b: &[u8]) -> Result<i64, TimestampError> {
+    debug_assert_eq!(b.len(), TIMESTAMP_LEN - DATE_LEN);
+    let (hour, minute, second, milli) = (
+        number(&b[1..3]),
+        number(&b[4..6]),
+        number(&b[7..9]),
+        number(&b[10..13]),
+    );
     if hour > 23 {
         return Err(TimestampError::Range { part: "hour" });
     }
@@ -120,10 +156,47 @@ pub fn parse_timestamp(text: &str) -> Result<i64, TimestampError> {
     if second > 59 {
         return Err(TimestampError::Range { part: "second" });
     }
-    let days = days_from_civil(i64::from(year), month, day);
-    let ms_of_day = ((i64::from(hour) * 60 + i64::from(minute)) * 60 + i64::from(second)) * 1000
-        + i64::from(milli);
-    Ok(days * MS_PER_DAY + ms_of_day)
+    Ok(
+        ((i64::from(hour) * 60 + i64::from(minute)) * 60 + i64::from(second)) * 1000
+            + i64::from(milli),
+    )
+}
+
+/// A timestamp parser that remembers the last date it converted: the events of a file come in
+/// (nearly) time order, so consecutive timestamps share their date, and the calendar arithmetic
+/// and the date's validation are done once per day instead of once per event. Accepts and
+/// rejects exactly what [`parse_timestamp_bytes`] does (the cached date was validated when it
+/// was stored; the time of day is validated every time).
+#[derive(Debug, Clone, Default)]
+pub struct DateCache {
+    /// The date bytes of the last valid timestamp, and its days since the epoch; `None` before.
+    last: Option<([u8; DATE_LEN], i64)>,
+}
+
+impl DateCache {
+    /// As [`parse_timestamp_bytes`].
+    ///
+    /// # Errors
+    /// [`TimestampError`] saying what is wrong.
+    pub fn parse(&mut self, b: &[u8]) -> Result<i64, TimestampError> {
+        if b.len() != TIMESTAMP_LEN {
+            return Err(TimestampError::Length { len: b.len() });
+        }
+        let (date, time) = b.split_at(DATE_LEN);
+        match &self.last {
+            Some((cached, days)) if cached.as_slice() == date => {
+                check_shape(time, TIME_SHAPE, DATE_LEN)?;
+                Ok(days * MS_PER_DAY + time_value(time)?)
+            }
+            _ => {
+                let ms = parse_timestamp_bytes(b)?;
+                let mut key = [0u8; DATE_LEN];
+                key.copy_from_slice(date);
+                self.last = Some((key, ms.div_euclid(MS_PER_DAY)));
+                Ok(ms)
+            }
+        }
+    }
 }
 
 /// Writes `value` as exactly `out.len()` decimal digits (leading zeros).
@@ -248,6 +321,26 @@ mod tests {
         fn timestamp_round_trips(ms in MIN_MS..=MAX_MS) {
             let text = timestamp_string(ms);
             prop_assert_eq!(parse_timestamp(&text), Ok(ms));
+        }
+
+        /// The date cache accepts and rejects exactly what the plain parser does, whatever came
+        /// before (a cached date must not make a bad time of day or another date pass).
+        #[test]
+        fn timestamp_date_cache_agrees_with_the_plain_parser(
+            texts in proptest::collection::vec(
+                prop_oneof![
+                    (MIN_MS..=MAX_MS).prop_map(timestamp_string),
+                    (1_436_918_400_000i64..1_437_004_800_000).prop_map(timestamp_string),
+                    "2015-07-1[45] [0-2][0-9]:[0-6][0-9]:[0-6][0-9]\\.[0-9]{3}",
+                    "[0-9 :.-]{21,24}",
+                ],
+                1..40,
+            )
+        ) {
+            let mut cache = DateCache::default();
+            for text in &texts {
+                prop_assert_eq!(cache.parse(text.as_bytes()), parse_timestamp(text), "{}", text);
+            }
         }
 
         #[test]
