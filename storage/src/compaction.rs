@@ -109,12 +109,12 @@ impl<D: Disk> Store<D> {
                 match frame.kind {
                     FrameKind::Put => {
                         // A concurrent put from the shard moved the key on: this copy is dead.
-                        let Some(slot) = inner.index.slot_mut(&frame.key).filter(|s| **s == here)
-                        else {
+                        if inner.index.get(&frame.key) != Some(here) {
                             return Ok(());
-                        };
+                        }
                         let (loc, q) = inner.log.append(FrameKind::Put, &frame.key, frame.value)?;
-                        *slot = loc;
+                        let moved = inner.index.relocate(&frame.key, here, loc);
+                        assert!(moved, "the key was checked at `here` in the same borrow");
                         queued += q;
                         if let Some(meta) = inner.log.segments.get_mut(&loc.segment) {
                             meta.live_bytes += u64::from(loc.len);

@@ -11,7 +11,9 @@
 //!  index.rs: key → (segment, offset, len)    cache.rs: chunks + cold values, memory budget
 //!  get: index ─► active buffer / chunk / cold cache ─► segment.rs read + crc check
 //!  seal(): O(1) flush + queued fdatasync ─► Position (+ Sealing future)
-//!  open(position): recovery.rs verifies every crc, rebuilds the index, cuts the tail
+//!  seal() every so often: index_build.rs folds the index into an index file (index_file.rs)
+//!  open(position): recovery.rs loads the newest usable index file (or scans), replays and
+//!                  verifies the frames after it, cuts the tail; scrub() verifies everything
 //!  compact(): compaction.rs rewrites live entries of mostly-dead segments
 //! ```
 //!
@@ -49,9 +51,12 @@ mod error;
 pub mod format;
 mod ids;
 mod index;
+mod index_build;
+pub mod index_file;
 mod log;
 mod recovery;
 mod replay;
+mod scrub;
 mod segment;
 mod state;
 mod store;
@@ -61,7 +66,9 @@ pub use compaction::CompactionReport;
 pub use error::{Result, StorageError};
 pub use format::Position;
 pub use ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
-pub use recovery::RecoveryReport;
+pub use index_build::IndexBuildOutcome;
+pub use recovery::{IndexFallback, IndexFileUse, RecoveryReport};
+pub use scrub::ScrubReport;
 pub use segment::TailState;
 pub use state::{ArchivedRef, TypedState};
-pub use store::{ScanEntry, Sealing, Store, StoreConfig, StoreStats, ValueRef};
+pub use store::{IndexFilePolicy, ScanEntry, Sealing, Store, StoreConfig, StoreStats, ValueRef};

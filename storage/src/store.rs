@@ -9,7 +9,7 @@
 //! completes `Ok`; then [`Store::open`] at its position returns exactly the state at the seal.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Deref;
 use std::path::Path;
 use std::rc::Rc;
@@ -24,6 +24,7 @@ use crate::error::{Result, StorageError};
 use crate::format::{BLOCK_BYTES, FrameKind, Position, frame_value_offset};
 use crate::ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
 use crate::index::{Index, Loc, decode_inner};
+use crate::index_build::{BuildJob, IndexBuildOutcome, IndexFiles};
 use crate::log::Log;
 use crate::recovery::{RecoveryReport, recover};
 use crate::segment::read_value;
@@ -37,6 +38,28 @@ pub struct StoreConfig {
     pub memory_budget_bytes: usize,
     /// Segments whose live bytes fall below this share of their length are compacted.
     pub compaction_live_ratio: f64,
+    /// When a seal also writes an index file (recovery loads it instead of scanning the log).
+    pub index_files: IndexFilePolicy,
+}
+
+/// When [`Store::seal`] starts writing an index file of the sealed position.
+///
+/// A build folds the index into a compact base (`index_file.rs`) on the shard, in the
+/// background, and costs time proportional to the number of keys; the log bytes appended since
+/// the last index file are what recovery has to replay instead. The policy trades the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexFilePolicy {
+    /// Never: recovery always scans the whole log.
+    Never,
+    /// At every seal while no build is running (tests).
+    EverySeal,
+    /// When the bytes appended since the last index file reach both `min_bytes` and half the
+    /// log: recovery then replays at most about a third of the log, and builds cost
+    /// amortized O(1) per appended byte.
+    Auto {
+        /// Least new bytes worth a build.
+        min_bytes: u64,
+    },
 }
 
 impl Default for StoreConfig {
@@ -45,6 +68,9 @@ impl Default for StoreConfig {
             segment_bytes: 64 << 20,
             memory_budget_bytes: 256 << 20,
             compaction_live_ratio: 0.5,
+            index_files: IndexFilePolicy::Auto {
+                min_bytes: 64 << 20,
+            },
         }
     }
 }
@@ -178,14 +204,19 @@ pub struct StoreStats {
     pub cache: CacheStats,
 }
 
+/// Everything one store owns; shared by its handles, its compactor and its index-file build.
 pub(crate) struct Inner<D: Disk> {
     pub disk: Rc<D>,
     pub log: Log<D>,
     pub index: Index,
     pub config: StoreConfig,
     retained: HashMap<SegmentId, u32>,
+    /// Seal sequence numbers of the retained positions, with their counts (index-file pruning).
+    retained_seqs: BTreeMap<u64, u32>,
     /// Retired segments whose files wait for their last retaining position to be released.
     zombies: BTreeSet<SegmentId>,
+    /// Index files on disk and the build in progress.
+    pub index_files: IndexFiles,
 }
 
 impl<D: Disk> Inner<D> {
@@ -219,9 +250,24 @@ impl<D: Disk> Inner<D> {
         for (segment, _) in &position.segments {
             *self.retained.entry(*segment).or_default() += 1;
         }
+        *self.retained_seqs.entry(position.seq).or_default() += 1;
+    }
+
+    /// Removes the index files no retained position needs (`index_build.rs` says which).
+    pub fn prune_index_files(&mut self) {
+        for name in self.index_files.prunable(&self.retained_seqs) {
+            self.log.remove_index_file(name);
+        }
     }
 
     fn release(&mut self, position: &Position) {
+        if let Some(count) = self.retained_seqs.get_mut(&position.seq) {
+            *count -= 1;
+            if *count == 0 {
+                self.retained_seqs.remove(&position.seq);
+            }
+        }
+        self.prune_index_files();
         for (segment, _) in &position.segments {
             let Some(count) = self.retained.get_mut(segment) else {
                 continue;
@@ -335,13 +381,16 @@ impl<D: Disk> Store<D> {
             seal_seq,
         );
         let credits = log.credits();
+        let index_files = IndexFiles::new(recovered.index_file.map(|(seq, _)| seq), recovered.report.bytes);
         let mut inner = Inner {
             disk,
             log,
             index: recovered.index,
             config,
             retained: HashMap::new(),
+            retained_seqs: BTreeMap::new(),
             zombies: BTreeSet::new(),
+            index_files,
         };
         inner.retain(&recovered.report.position);
         Ok((
@@ -479,6 +528,11 @@ impl<D: Disk> Store<D> {
         let mut inner = self.inner.borrow_mut();
         let (position, done) = inner.log.seal()?;
         inner.retain(&position);
+        let job = BuildJob::due(&mut inner, &position);
+        drop(inner);
+        if let Some(job) = job {
+            job.spawn(Rc::downgrade(&self.inner));
+        }
         Ok(Sealing { position, done })
     }
 
@@ -490,6 +544,16 @@ impl<D: Disk> Store<D> {
     /// Releases one retain of `position` (every seal retains its position once).
     pub fn release(&self, position: &Position) {
         self.inner.borrow_mut().release(position);
+    }
+
+    /// Waits until no index-file build runs; returns the outcome of the last finished one.
+    pub async fn wait_index_file(&self) -> Option<IndexBuildOutcome> {
+        crate::index_build::wait_idle(&self.inner).await
+    }
+
+    /// Seal sequence numbers of the index files the store keeps on disk.
+    pub fn index_files(&self) -> Vec<u64> {
+        self.inner.borrow().index_files.on_disk()
     }
 
     /// The first I/O error if the store is fail-stopped.
@@ -532,6 +596,7 @@ mod tests {
             segment_bytes: 2 << 20,
             memory_budget_bytes: 1 << 20,
             compaction_live_ratio: 0.5,
+            index_files: IndexFilePolicy::EverySeal,
         }
     }
 

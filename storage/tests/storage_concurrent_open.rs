@@ -22,7 +22,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig};
+use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, IndexFilePolicy, StoreConfig};
 use glommio::{LocalExecutorBuilder, Placement};
 
 /// Executors opening stores at the same time (the kill test runs three shards).
@@ -60,6 +60,7 @@ fn config() -> StoreConfig {
         segment_bytes: 2 << 20,
         memory_budget_bytes: 1 << 20,
         compaction_live_ratio: 0.5,
+        index_files: IndexFilePolicy::EverySeal,
     }
 }
 

@@ -15,7 +15,7 @@ use std::panic::AssertUnwindSafe;
 
 use corestrom_storage::disk_sim::SimDisk;
 use corestrom_storage::{
-    KeyGroup, OperatorId, Position, Prefix, StateKey, StorageError, Store, StoreConfig,
+    KeyGroup, OperatorId, Position, Prefix, StateKey, StorageError, Store, StoreConfig, IndexFilePolicy,
 };
 use futures_lite::FutureExt;
 
@@ -63,6 +63,7 @@ fn config() -> StoreConfig {
         segment_bytes: 2 << 20,
         memory_budget_bytes: 64 << 10,
         compaction_live_ratio: 0.5,
+        index_files: IndexFilePolicy::EverySeal,
     }
 }
 

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use corestrom_storage::disk_sim::SimDisk;
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig};
+use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, IndexFilePolicy, StoreConfig};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -67,6 +67,7 @@ fn config() -> StoreConfig {
         segment_bytes: 2 << 20,
         memory_budget_bytes: 16 << 10,
         compaction_live_ratio: 0.6,
+        index_files: IndexFilePolicy::EverySeal,
     }
 }
 

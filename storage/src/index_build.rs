@@ -1,0 +1,309 @@
+//! Writing index files: when a seal starts one, the background build, and which files stay.
+//!
+//! At a seal the [`IndexFilePolicy`] decides whether to write an index file of the sealed
+//! position `P`. If so, the seal freezes the index's overlay (O(1): the table moves into an
+//! `Rc`) and spawns one build task on the shard, which:
+//! 1. merges the frozen overlay into the base layer (`index_file::merge`, yielding to the
+//!    shard), and installs the result as the new base: from then on the in-memory index is the
+//!    new base plus the overlay written since the seal;
+//! 2. waits until `P` is durable (the log's fdatasync of `P` completed), so an index file never
+//!    describes bytes that a crash could take back; if the store fail-stops first, no file is
+//!    written;
+//! 3. writes `idx-<seq>.idx` in large aligned writes, fdatasyncs it and the directory.
+//!
+//! Seal never waits for any of this, and the position it returns does not name the index file:
+//! recovery finds index files by listing and trusts one only after its crc, its structure and
+//! its position check out (`recovery.rs`). So an index file's write, fsync or contents can
+//! fail in any way without a wrong recovery: a failed write or fsync abandons the file (removed
+//! at once, or by the next open), and does not fail-stop the store, whose log is intact.
+//!
+//! Retention: the newest index file is always kept; an older one is kept while some retained
+//! position `T` has it as its newest index file at or before `T` (`IndexFiles::prunable`).
+//! Index files do not retain segments: recovery from an index file at `P` to a position `T`
+//! never reads a segment outside `T` (recovery policy 4 checks this).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use crate::bounds::INDEX_READ_BYTES;
+use crate::disk::{Disk, DiskBuf, DiskFile};
+use crate::error::{Result, StorageError};
+use crate::format::{Position, align_up};
+use crate::index::Overlay;
+use crate::index_file::{BaseIndex, SegmentRecord, index_file_name, merge};
+use crate::store::{IndexFilePolicy, Inner};
+
+/// How often a build checks whether its position is durable yet.
+const DURABLE_POLL: Duration = Duration::from_micros(200);
+
+/// What the last finished index-file build did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexBuildOutcome {
+    /// The file for this seal sequence number is durable.
+    Written {
+        /// Seal sequence number of its position.
+        seq: u64,
+        /// Keys in it.
+        keys: usize,
+    },
+    /// No file was written for this seal; the reason (I/O error, fail-stop, size).
+    Abandoned {
+        /// Seal sequence number of its position.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The store's index files and its build in progress.
+#[derive(Debug, Default)]
+pub(crate) struct IndexFiles {
+    /// Seal sequence numbers of the index files on disk.
+    on_disk: BTreeSet<u64>,
+    /// Frame bytes appended since the newest build started (or not covered by the index file
+    /// recovery started from).
+    unindexed_bytes: u64,
+    /// `Log::appended_bytes` when `unindexed_bytes` was last updated.
+    appended_seen: u64,
+    /// Seal sequence number of the build in progress.
+    building: Option<u64>,
+    /// Outcome of the last finished build.
+    pub last: Option<IndexBuildOutcome>,
+}
+
+impl IndexFiles {
+    /// After recovery: the index file kept, and the bytes replayed past it.
+    pub fn new(kept: Option<u64>, unindexed_bytes: u64) -> Self {
+        Self {
+            on_disk: kept.into_iter().collect(),
+            unindexed_bytes,
+            ..Self::default()
+        }
+    }
+
+    /// Seal sequence numbers of the index files on disk, ascending.
+    pub fn on_disk(&self) -> Vec<u64> {
+        self.on_disk.iter().copied().collect()
+    }
+
+    /// Whether a build is running.
+    pub fn building(&self) -> bool {
+        self.building.is_some()
+    }
+
+    /// Removes from the set and returns the names of index files no retained position needs:
+    /// every file but the newest, unless a retained seal sequence number lies in
+    /// `[its seq, the next file's seq)`.
+    pub fn prunable(&mut self, retained_seqs: &BTreeMap<u64, u32>) -> Vec<String> {
+        let seqs: Vec<u64> = self.on_disk.iter().copied().collect();
+        let mut names = Vec::new();
+        for pair in seqs.windows(2) {
+            let [seq, next] = pair else { continue };
+            if retained_seqs.range(*seq..*next).next().is_none() {
+                self.on_disk.remove(seq);
+                names.push(index_file_name(*seq));
+            }
+        }
+        names
+    }
+}
+
+/// One build: the sealed position and the layers it folds.
+pub(crate) struct BuildJob {
+    seq: u64,
+    segments: Vec<SegmentRecord>,
+    frozen: Rc<Overlay>,
+    base: Option<Rc<BaseIndex>>,
+}
+
+impl BuildJob {
+    /// Called by `seal` right after sealing `position`: applies the policy and, if a build is
+    /// due and none runs, freezes the overlay. O(segments).
+    pub fn due<D: Disk>(inner: &mut Inner<D>, position: &Position) -> Option<Self> {
+        let files = &mut inner.index_files;
+        let appended = inner.log.appended_bytes;
+        files.unindexed_bytes += appended - files.appended_seen;
+        files.appended_seen = appended;
+        if files.building.is_some() {
+            return None;
+        }
+        let log_bytes: u64 = inner.log.segments.values().map(|m| m.len).sum();
+        let due = match inner.config.index_files {
+            IndexFilePolicy::Never => false,
+            IndexFilePolicy::EverySeal => true,
+            IndexFilePolicy::Auto { min_bytes } => {
+                files.unindexed_bytes >= min_bytes && files.unindexed_bytes * 2 >= log_bytes
+            }
+        };
+        if !due {
+            return None;
+        }
+        let (frozen, base) = inner.index.freeze()?;
+        files.building = Some(position.seq);
+        files.unindexed_bytes = 0;
+        let segments = position
+            .segments
+            .iter()
+            .map(|&(segment, len)| SegmentRecord {
+                segment,
+                len,
+                live_bytes: inner.log.segments.get(&segment).map_or(0, |m| m.live_bytes),
+            })
+            .collect();
+        Some(Self {
+            seq: position.seq,
+            segments,
+            frozen,
+            base,
+        })
+    }
+
+    /// Runs the build as a detached task on the current executor. It holds the store weakly
+    /// and stops at its next step once the store is dropped.
+    pub fn spawn<D: Disk>(self, inner: Weak<RefCell<Inner<D>>>) {
+        glommio::spawn_local(self.run(inner)).detach();
+    }
+
+    async fn run<D: Disk>(self, weak: Weak<RefCell<Inner<D>>>) {
+        let seq = self.seq;
+        let merged = merge(seq, self.segments, self.base.as_deref(), &self.frozen).await;
+        drop(self.frozen);
+        drop(self.base);
+        let Some(rc) = weak.upgrade() else { return };
+        let Some(merged) = merged else {
+            let mut inner = rc.borrow_mut();
+            inner.index.thaw();
+            finish(&mut inner, seq, Err("index exceeds the format's u32 counts".into()));
+            return;
+        };
+        let merged = Rc::new(merged);
+        rc.borrow_mut().index.install(Rc::clone(&merged));
+        drop(rc);
+        let outcome = match wait_durable(&weak, seq).await {
+            Some(Ok(())) => write_file(&weak, seq, &merged).await,
+            Some(Err(e)) => Err(format!("position not durable: {e}")),
+            None => return,
+        };
+        let Some(rc) = weak.upgrade() else { return };
+        let mut inner = rc.borrow_mut();
+        let keys = merged.len();
+        finish(&mut inner, seq, outcome.map(|()| keys));
+    }
+}
+
+fn finish<D: Disk>(inner: &mut Inner<D>, seq: u64, outcome: std::result::Result<usize, String>) {
+    inner.index_files.building = None;
+    inner.index_files.last = Some(match outcome {
+        Ok(keys) => {
+            inner.index_files.on_disk.insert(seq);
+            inner.prune_index_files();
+            IndexBuildOutcome::Written { seq, keys }
+        }
+        Err(reason) => {
+            // The file may exist in part; it is not in `on_disk`, so only its removal is owed.
+            inner.log.remove_index_file(index_file_name(seq));
+            IndexBuildOutcome::Abandoned { seq, reason }
+        }
+    });
+}
+
+/// Waits until the seal `seq` is durable. `None` if the store was dropped.
+async fn wait_durable<D: Disk>(weak: &Weak<RefCell<Inner<D>>>, seq: u64) -> Option<Result<()>> {
+    loop {
+        {
+            let rc = weak.upgrade()?;
+            let inner = rc.borrow();
+            if inner.log.synced_seal_seq() >= seq {
+                return Some(Ok(()));
+            }
+            if let Some(stopped) = inner.log.fail_stopped() {
+                return Some(Err(stopped));
+            }
+        }
+        glommio::timer::sleep(DURABLE_POLL).await;
+    }
+}
+
+/// Writes, fdatasyncs and publishes (directory fsync) the index file of `base`.
+async fn write_file<D: Disk>(
+    weak: &Weak<RefCell<Inner<D>>>,
+    seq: u64,
+    base: &BaseIndex,
+) -> std::result::Result<(), String> {
+    let name = index_file_name(seq);
+    let disk = {
+        let rc = weak.upgrade().ok_or("store dropped")?;
+        let disk = Rc::clone(rc.borrow().log.disk());
+        disk
+    };
+    let path = disk.describe(&name);
+    let io = |op, offset, e| StorageError::io(op, &path, offset, e).to_string();
+    let file = disk.create(&name).await.map_err(|e| io("create", 0, e))?;
+    let [head, crc] = base.file_parts();
+    let [dir, entries, heap] = base.body_sections();
+    let mut buf = disk.alloc_buf(INDEX_READ_BYTES);
+    let (mut filled, mut offset) = (0usize, 0u64);
+    for mut part in [&head[..], dir, entries, heap, &crc[..]] {
+        while !part.is_empty() {
+            let room = INDEX_READ_BYTES - filled;
+            let take = room.min(part.len());
+            if let Some(dst) = buf.as_mut().get_mut(filled..filled + take) {
+                dst.copy_from_slice(part.get(..take).unwrap_or_default());
+            }
+            filled += take;
+            part = part.get(take..).unwrap_or_default();
+            if filled == INDEX_READ_BYTES {
+                let full = std::mem::replace(&mut buf, disk.alloc_buf(INDEX_READ_BYTES));
+                write_block(weak, &file, full, offset, &io).await?;
+                offset += INDEX_READ_BYTES as u64;
+                filled = 0;
+            }
+        }
+    }
+    if filled > 0 {
+        let aligned = align_up(filled as u64) as usize;
+        if let Some(pad) = buf.as_mut().get_mut(filled..aligned) {
+            pad.fill(0);
+        }
+        buf.trim(aligned);
+        write_block(weak, &file, buf, offset, &io).await?;
+    }
+    file.sync_data().await.map_err(|e| io("fdatasync", 0, e))?;
+    let dir = disk.describe(".");
+    disk.sync_dir()
+        .await
+        .map_err(|e| StorageError::io("fsync directory", &dir, 0, e).to_string())?;
+    Ok(())
+}
+
+async fn write_block<D: Disk>(
+    weak: &Weak<RefCell<Inner<D>>>,
+    file: &D::File,
+    buf: D::Buf,
+    offset: u64,
+    io: &impl Fn(&'static str, u64, std::io::Error) -> String,
+) -> std::result::Result<(), String> {
+    // A dropped store's build must not keep writing into a directory a new store may own.
+    if weak.strong_count() == 0 {
+        return Err("store dropped".into());
+    }
+    let len = buf.as_ref().len();
+    let written = file
+        .write_at(Rc::new(buf), offset)
+        .await
+        .map_err(|e| io("write", offset, e))?;
+    if written != len {
+        return Err(format!("short write {written}/{len} at {offset}"));
+    }
+    Ok(())
+}
+
+/// Waits for the build in progress, if any, and returns the last finished build's outcome.
+pub(crate) async fn wait_idle<D: Disk>(inner: &Rc<RefCell<Inner<D>>>) -> Option<IndexBuildOutcome> {
+    while inner.borrow().index_files.building() {
+        glommio::timer::sleep(DURABLE_POLL).await;
+    }
+    inner.borrow().index_files.last.clone()
+}
