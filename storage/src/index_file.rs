@@ -674,3 +674,190 @@ impl BaseIndex {
         Some(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::disk::Disk;
+    use crate::disk_sim::SimDisk;
+    use crate::ids::{Prefix, StateKey};
+    use crate::index::Index;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u8, u8, u32),
+        Delete(u8, u8),
+        Relocate(u8, u8, u32),
+        Freeze,
+        Install,
+        Thaw,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            50 => (0u8..3, any::<u8>(), any::<u32>()).prop_map(|(g, k, o)| Op::Put(g, k, o)),
+            20 => (0u8..3, any::<u8>()).prop_map(|(g, k)| Op::Delete(g, k)),
+            10 => (0u8..3, any::<u8>(), any::<u32>()).prop_map(|(g, k, o)| Op::Relocate(g, k, o)),
+            5 => Just(Op::Freeze),
+            5 => Just(Op::Install),
+            2 => Just(Op::Thaw),
+        ]
+    }
+
+    fn sk(g: u8, k: &[u8]) -> StateKey<'_> {
+        StateKey {
+            operator: OperatorId(u32::from(g % 2)),
+            key_group: KeyGroup(u16::from(g)),
+            key: k,
+            namespace: if k[0] % 3 == 0 { b"ns" } else { b"" },
+        }
+    }
+
+    fn loc(o: u32) -> Loc {
+        Loc {
+            segment: SegmentId(1 + o % 5),
+            offset: o,
+            len: 40 + o % 9,
+        }
+    }
+
+    fn contents(index: &Index) -> BTreeMap<(u32, u16, Vec<u8>), Loc> {
+        let mut out = BTreeMap::new();
+        for op in 0..2 {
+            index.scan(Prefix::Operator(OperatorId(op)), |o, g, inner, l| {
+                assert!(out.insert((o.0, g.0, inner.to_vec()), l).is_none(), "key visited twice");
+            });
+        }
+        out
+    }
+
+    /// Writes `base` to a simulated file, loads it back, and checks it is the same index.
+    async fn round_trip(base: &BaseIndex) -> BaseIndex {
+        let disk = SimDisk::new(1);
+        let file = disk.create("idx").await.unwrap();
+        let [head, crc] = base.file_parts();
+        let mut bytes = head.clone();
+        for part in base.body_sections() {
+            bytes.extend_from_slice(part);
+        }
+        bytes.extend_from_slice(&crc);
+        bytes.resize(align_up(bytes.len() as u64) as usize, 0);
+        let mut buf = disk.alloc_buf(bytes.len());
+        buf.as_mut().copy_from_slice(&bytes);
+        crate::disk::DiskFile::write_at(&file, Rc::new(buf), 0).await.unwrap();
+        let loaded = BaseIndex::load(&Rc::new(disk.open("idx").await.unwrap()), "idx")
+            .await
+            .unwrap();
+        assert_eq!(loaded.len(), base.len());
+        assert_eq!(loaded.segments, base.segments);
+        // Every bit of the file's meaningful bytes is protected.
+        let total = head.len() + base.body_sections().iter().map(|p| p.len()).sum::<usize>() + 4;
+        for bit in (0..total * 8).step_by((total * 8 / 48).max(1)) {
+            assert!(disk.flip_bit("idx", (bit / 8) as u64, (bit % 8) as u8));
+            let damaged = BaseIndex::load(&Rc::new(disk.open("idx").await.unwrap()), "idx").await;
+            assert!(damaged.is_err(), "bit {bit} flip accepted");
+            assert!(disk.flip_bit("idx", (bit / 8) as u64, (bit % 8) as u8));
+        }
+        loaded
+    }
+
+    /// The layered index (overlay, frozen overlay, base built by `merge` and round-tripped
+    /// through a file) answers exactly like a map, whatever the interleaving of freezes,
+    /// installs and thaws.
+    async fn check(ops: Vec<Op>) {
+        let mut index = Index::default();
+        let mut model: BTreeMap<(u32, u16, Vec<u8>), Loc> = BTreeMap::new();
+        let mut pending: Option<(Rc<crate::index::Overlay>, Option<Rc<BaseIndex>>)> = None;
+        let mut seq = 0;
+        for op in ops {
+            match op {
+                Op::Put(g, k, o) => {
+                    let kb = [k];
+                    let key = sk(g, &kb);
+                    let inner = [&[1u8, 0][..], &[k][..], key.namespace].concat();
+                    let want = model.insert((key.operator.0, g.into(), inner), loc(o));
+                    assert_eq!(index.insert(&key, loc(o)), want);
+                }
+                Op::Delete(g, k) => {
+                    let kb = [k];
+                    let key = sk(g, &kb);
+                    let inner = [&[1u8, 0][..], &[k][..], key.namespace].concat();
+                    let want = model.remove(&(key.operator.0, g.into(), inner));
+                    assert_eq!(index.remove(&key), want);
+                }
+                Op::Relocate(g, k, o) => {
+                    let kb = [k];
+                    let key = sk(g, &kb);
+                    let inner = [&[1u8, 0][..], &[k][..], key.namespace].concat();
+                    let id = (key.operator.0, u16::from(g), inner);
+                    if let Some(from) = model.get(&id).copied() {
+                        assert!(index.relocate(&key, from, loc(o)));
+                        model.insert(id, loc(o));
+                    } else {
+                        assert!(!index.relocate(&key, loc(o), loc(o)));
+                    }
+                }
+                Op::Freeze => {
+                    if pending.is_none() {
+                        pending = index.freeze();
+                        assert!(pending.is_some());
+                    } else {
+                        assert!(index.freeze().is_none());
+                    }
+                }
+                Op::Install => {
+                    if let Some((frozen, base)) = pending.take() {
+                        seq += 1;
+                        let segments = vec![SegmentRecord {
+                            segment: SegmentId(1),
+                            len: 4096,
+                            live_bytes: 7,
+                        }];
+                        let merged = merge(seq, segments, base.as_deref(), &frozen).await.unwrap();
+                        let loaded = round_trip(&merged).await;
+                        index.install(Rc::new(loaded));
+                    }
+                }
+                Op::Thaw => {
+                    if pending.take().is_some() {
+                        index.thaw();
+                    }
+                }
+            }
+            assert_eq!(index.len(), model.len());
+        }
+        assert_eq!(contents(&index), model);
+        for ((op, g, inner), l) in &model {
+            let (key, ns) = crate::index::decode_inner(inner);
+            let key = StateKey {
+                operator: OperatorId(*op),
+                key_group: KeyGroup(*g),
+                key,
+                namespace: ns,
+            };
+            assert_eq!(index.get(&key), Some(*l));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn layered_index_equals_a_map(ops in proptest::collection::vec(op(), 0..300)) {
+            glommio::LocalExecutorBuilder::default()
+                .spawn(move || check(ops))
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(index_file_seq(&index_file_name(42)), Some(42));
+        assert_eq!(index_file_seq("idx-42.idx"), None);
+        assert_eq!(index_file_seq("seg-00000001.log"), None);
+    }
+}
