@@ -5,6 +5,7 @@
 //! - fail the Nth write or the Nth fsync with `EIO` (a failed fsync drops that file's unsynced
 //!   writes, as Linux may);
 //! - lose the Nth write: it is reported done and visible to reads, but never becomes durable;
+//! - lie on the Nth fsync: it reports success but leaves the file's writes unsynced;
 //! - at [`SimDisk::crash`], each unsynced write is applied, dropped, or torn at a 512 B or
 //!   4 KiB boundary, chosen by a seeded generator, and live images reset to durable ones;
 //! - [`SimDisk::flip_bit`] flips one bit of a file in both images.
@@ -83,7 +84,8 @@ pub struct SimStats {
 /// One injected fault: what it was and which file it hit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultRecord {
-    /// `"fail-write"`, `"fail-sync"`, `"lose-write"`, `"torn-at-crash"` or `"dropped-at-crash"`.
+    /// `"fail-write"`, `"fail-sync"`, `"lose-write"`, `"lying-sync"`, `"torn-at-crash"` or
+    /// `"dropped-at-crash"`.
     pub kind: &'static str,
     /// The file's name.
     pub file: String,
@@ -97,6 +99,7 @@ struct SimState {
     fail_write_at: Option<u64>,
     fail_sync_at: Option<u64>,
     lose_write_at: Option<u64>,
+    lie_sync_at: Option<u64>,
     /// Only files with this name prefix count towards the Nth-operation faults.
     aim: Option<String>,
     aimed_writes: u64,
@@ -172,6 +175,13 @@ impl SimDisk {
         s.lose_write_at = Some(s.aimed_writes + n);
     }
 
+    /// The `n`th fsync from now reports success but makes nothing durable: the file's unsynced
+    /// writes stay unsynced, so the next crash tears or drops them (a disk that lies).
+    pub fn lie_on_nth_sync(&self, n: u64) {
+        let mut s = self.state.borrow_mut();
+        s.lie_sync_at = Some(s.aimed_syncs + n);
+    }
+
     /// Every fault injected so far, in order.
     pub fn fault_log(&self) -> Vec<FaultRecord> {
         self.state.borrow().faults.clone()
@@ -183,6 +193,7 @@ impl SimDisk {
         s.fail_write_at = None;
         s.fail_sync_at = None;
         s.lose_write_at = None;
+        s.lie_sync_at = None;
     }
 
     /// Operation and fault counters.
@@ -354,6 +365,14 @@ impl DiskFile for SimFile {
                     kind: "fail-sync",
                     file: self.name.clone(),
                 });
+            }
+            let lie = aimed && s.lie_sync_at == Some(s.aimed_syncs);
+            if lie {
+                s.faults.push(FaultRecord {
+                    kind: "lying-sync",
+                    file: self.name.clone(),
+                });
+                return Ok(());
             }
             let data = s
                 .files
