@@ -308,7 +308,10 @@ impl DiskFile for SimFile {
     async fn write_at(&self, buf: Rc<SimBuf>, offset: u64) -> io::Result<usize> {
         self.with(|s| {
             s.stats.writes += 1;
-            let aimed = s.aim.as_ref().is_none_or(|p| self.name.starts_with(p.as_str()));
+            let aimed = s
+                .aim
+                .as_ref()
+                .is_none_or(|p| self.name.starts_with(p.as_str()));
             s.aimed_writes += u64::from(aimed);
             let n = s.aimed_writes;
             if aimed && s.fail_write_at == Some(n) {
@@ -356,7 +359,10 @@ impl DiskFile for SimFile {
     async fn sync_data(&self) -> io::Result<()> {
         self.with(|s| {
             s.stats.syncs += 1;
-            let aimed = s.aim.as_ref().is_none_or(|p| self.name.starts_with(p.as_str()));
+            let aimed = s
+                .aim
+                .as_ref()
+                .is_none_or(|p| self.name.starts_with(p.as_str()));
             s.aimed_syncs += u64::from(aimed);
             let failed = aimed && s.fail_sync_at == Some(s.aimed_syncs);
             s.stats.syncs_failed += u64::from(failed);

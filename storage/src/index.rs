@@ -192,7 +192,10 @@ fn lower(
     group: (OperatorId, KeyGroup),
     inner: &[u8],
 ) -> Option<Loc> {
-    if let Some(slot) = frozen.and_then(|f| f.get(&group)).and_then(|g| g.get(inner)) {
+    if let Some(slot) = frozen
+        .and_then(|f| f.get(&group))
+        .and_then(|g| g.get(inner))
+    {
         return *slot;
     }
     base?.get(group.0, group.1, inner)
@@ -240,7 +243,12 @@ impl Index {
         old
     }
 
-    fn insert_inner(&mut self, group: (OperatorId, KeyGroup), inner: &[u8], loc: Loc) -> Option<Loc> {
+    fn insert_inner(
+        &mut self,
+        group: (OperatorId, KeyGroup),
+        inner: &[u8],
+        loc: Loc,
+    ) -> Option<Loc> {
         let table = self.overlay.entry(group).or_default();
         let old = match table.get_mut(inner) {
             Some(slot) => std::mem::replace(slot, Some(loc)),
@@ -356,8 +364,9 @@ impl Index {
         // Groups are few (key groups x operators); walking them all is cheap next to the keys
         // visited.
         let overlay = &self.overlay;
-        let in_overlay =
-            |id: &(OperatorId, KeyGroup), inner: &[u8]| overlay.get(id).is_some_and(|g| g.contains_key(inner));
+        let in_overlay = |id: &(OperatorId, KeyGroup), inner: &[u8]| {
+            overlay.get(id).is_some_and(|g| g.contains_key(inner))
+        };
         for (id, group) in overlay.iter().filter(|(id, _)| want(id.0, id.1)) {
             for (inner, loc) in group {
                 if let Some(loc) = loc {

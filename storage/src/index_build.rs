@@ -175,7 +175,11 @@ impl BuildJob {
         let Some(merged) = merged else {
             let mut inner = rc.borrow_mut();
             inner.index.thaw();
-            finish(&mut inner, seq, Err("index exceeds the format's u32 counts".into()));
+            finish(
+                &mut inner,
+                seq,
+                Err("index exceeds the format's u32 counts".into()),
+            );
             return;
         };
         let merged = Rc::new(merged);

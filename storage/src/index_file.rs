@@ -201,7 +201,9 @@ impl BaseIndex {
 
     /// The location of `inner` in group `(operator, key_group)`, if the base holds it.
     pub fn get(&self, operator: OperatorId, key_group: KeyGroup, inner: &[u8]) -> Option<Loc> {
-        let g = self.groups.get(*self.group_of.get(&(operator, key_group))?)?;
+        let g = self
+            .groups
+            .get(*self.group_of.get(&(operator, key_group))?)?;
         let hash = key_hash(inner);
         let b = g.first_dir as usize + bucket(hash, g.bits);
         let first = g.first_entry as usize;
@@ -216,14 +218,15 @@ impl BaseIndex {
         mut want: impl FnMut(OperatorId, KeyGroup) -> bool,
         mut visit: impl FnMut(OperatorId, KeyGroup, &[u8], Loc),
     ) {
-        for g in self
-            .groups
-            .iter()
-            .filter(|g| want(g.operator, g.key_group))
-        {
+        for g in self.groups.iter().filter(|g| want(g.operator, g.key_group)) {
             let first = g.first_entry as usize;
             for e in first..first + g.entries as usize {
-                visit(g.operator, g.key_group, self.entry_key(e), self.entry_loc(e));
+                visit(
+                    g.operator,
+                    g.key_group,
+                    self.entry_key(e),
+                    self.entry_loc(e),
+                );
             }
         }
     }
@@ -452,11 +455,7 @@ impl BaseIndex {
                     }
                 }
             }
-            if self
-                .group_of
-                .insert((g.operator, g.key_group), i)
-                .is_some()
-            {
+            if self.group_of.insert((g.operator, g.key_group), i).is_some() {
                 return Err("group listed twice");
             }
             next_entry += g.entries as usize;
@@ -511,7 +510,10 @@ async fn read_into<F: DiskFile>(
             let Some(target) = sections.get_mut(section) else {
                 break;
             };
-            let cap = sizes.get(section).copied().unwrap_or(INDEX_CRC_BYTES as u64);
+            let cap = sizes
+                .get(section)
+                .copied()
+                .unwrap_or(INDEX_CRC_BYTES as u64);
             let room = (cap - target.len() as u64).min(rest.len() as u64) as usize;
             let (now, later) = rest.split_at(room);
             target.extend_from_slice(now);
@@ -594,7 +596,8 @@ pub(crate) async fn merge(
         }
         glommio::yield_if_needed().await;
     }
-    out.check().expect("a freshly built index file is well formed");
+    out.check()
+        .expect("a freshly built index file is well formed");
     Some(out)
 }
 
@@ -640,7 +643,8 @@ impl BaseIndex {
             self.dir.extend_from_slice(&word.to_le_bytes());
         }
         let base = self.entries.len();
-        self.entries.resize(base + items.len() * INDEX_ENTRY_BYTES, 0);
+        self.entries
+            .resize(base + items.len() * INDEX_ENTRY_BYTES, 0);
         let mut fill = starts;
         for item in items {
             let Some(slot) = fill.get_mut(bucket(item.hash, bits)) else {
@@ -728,7 +732,10 @@ mod tests {
         let mut out = BTreeMap::new();
         for op in 0..2 {
             index.scan(Prefix::Operator(OperatorId(op)), |o, g, inner, l| {
-                assert!(out.insert((o.0, g.0, inner.to_vec()), l).is_none(), "key visited twice");
+                assert!(
+                    out.insert((o.0, g.0, inner.to_vec()), l).is_none(),
+                    "key visited twice"
+                );
             });
         }
         out
@@ -747,7 +754,9 @@ mod tests {
         bytes.resize(align_up(bytes.len() as u64) as usize, 0);
         let mut buf = disk.alloc_buf(bytes.len());
         buf.as_mut().copy_from_slice(&bytes);
-        crate::disk::DiskFile::write_at(&file, Rc::new(buf), 0).await.unwrap();
+        crate::disk::DiskFile::write_at(&file, Rc::new(buf), 0)
+            .await
+            .unwrap();
         let loaded = BaseIndex::load(&Rc::new(disk.open("idx").await.unwrap()), "idx")
             .await
             .unwrap();
@@ -816,7 +825,9 @@ mod tests {
                             len: 4096,
                             live_bytes: 7,
                         }];
-                        let merged = merge(seq, segments, base.as_deref(), &frozen).await.unwrap();
+                        let merged = merge(seq, segments, base.as_deref(), &frozen)
+                            .await
+                            .unwrap();
                         let loaded = round_trip(&merged).await;
                         index.install(Rc::new(loaded));
                     }
@@ -852,6 +863,72 @@ mod tests {
                 .join()
                 .unwrap();
         }
+    }
+
+    /// Encodes a header and reads every field back at its documented offset.
+    #[test]
+    fn header_fields_sit_at_their_offsets() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let mut index = Index::default();
+                for k in 0..10u8 {
+                    let kb = [k];
+                    index.insert(&sk(k % 3, &kb), loc(u32::from(k)));
+                }
+                let (frozen, _) = index.freeze().unwrap();
+                let segments = vec![SegmentRecord {
+                    segment: SegmentId(4),
+                    len: 9000,
+                    live_bytes: 123,
+                }];
+                let base = merge(77, segments, None, &frozen).await.unwrap();
+                let [head, crc] = base.file_parts();
+                let u32_at = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().unwrap());
+                let u64_at = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().unwrap());
+                assert_eq!(&head[INDEX_MAGIC_OFFSET..8], b"CSTRIDX\0");
+                assert_eq!(u32_at(INDEX_VERSION_OFFSET), FORMAT_VERSION);
+                assert_eq!(u32_at(INDEX_RESERVED_OFFSET), 0);
+                assert_eq!(u64_at(INDEX_SEQ_OFFSET), 77);
+                assert_eq!(u32_at(INDEX_SEGMENT_COUNT_OFFSET), 1);
+                assert_eq!(u32_at(INDEX_GROUP_COUNT_OFFSET), 3);
+                assert_eq!(u32_at(INDEX_ENTRY_COUNT_OFFSET), 10);
+                let [dir, entries, heap] = base.body_sections();
+                assert_eq!(u32_at(INDEX_DIR_WORDS_OFFSET) as usize * 4, dir.len());
+                assert_eq!(entries.len(), 10 * INDEX_ENTRY_BYTES);
+                assert_eq!(u64_at(INDEX_HEAP_BYTES_OFFSET) as usize, heap.len());
+                let total = head.len() + dir.len() + entries.len() + heap.len() + crc.len();
+                assert_eq!(u64_at(INDEX_TOTAL_BYTES_OFFSET), total as u64);
+                assert_eq!(
+                    u32_at(INDEX_HEADER_CRC_OFFSET),
+                    crc32fast::hash(&head[..INDEX_HEADER_CRC_OFFSET])
+                );
+                let seg = INDEX_HEADER_BYTES;
+                assert_eq!(u32_at(seg), 4);
+                assert_eq!(u64_at(seg + 4), 9000);
+                assert_eq!(u64_at(seg + 12), 123);
+                let group = seg + INDEX_SEGMENT_BYTES;
+                assert_eq!(head.len(), group + 3 * INDEX_GROUP_BYTES);
+                // Groups ascend by (operator, key group): (0, 0), (0, 2), (1, 1).
+                assert_eq!(
+                    (u32_at(group), &head[group + 4..group + 6]),
+                    (0, &[0u8, 0][..])
+                );
+                assert_eq!(u32_at(group + 8), 0, "first group starts at entry 0");
+                // Every entry's key is found through its hash's bucket.
+                for k in 0..10u8 {
+                    let kb = [k];
+                    let key = sk(k % 3, &kb);
+                    let mut inner = Vec::new();
+                    crate::index::append_inner(&mut inner, &key);
+                    assert_eq!(
+                        base.get(key.operator, key.key_group, &inner),
+                        Some(loc(u32::from(k)))
+                    );
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -171,7 +171,10 @@ pub(crate) async fn recover<D: Disk>(
         bytes,
         inconsistent,
     } = replayed;
-    assert!(inconsistent.is_none(), "a full scan has no index file to contradict");
+    assert!(
+        inconsistent.is_none(),
+        "a full scan has no index file to contradict"
+    );
 
     let mut tail = TailState::Clean;
     if let Some(last) = opened.last()
@@ -382,7 +385,8 @@ async fn replay_segments<F: DiskFile>(
         if start != 0 {
             verify_header(&*o.file, &o.path, o.segment).await?;
         }
-        let mut scan = SegmentScan::from_offset(Rc::clone(&o.file), o.path.clone(), o.segment, start, o.len);
+        let mut scan =
+            SegmentScan::from_offset(Rc::clone(&o.file), o.path.clone(), o.segment, start, o.len);
         let mut visit = |offset: u64, frame: &crate::format::Frame<'_>| -> Result<()> {
             frames += 1;
             if batch.push(o.segment, offset, frame) {

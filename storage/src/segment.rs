@@ -51,7 +51,13 @@ impl<F: DiskFile> SegmentScan<F> {
     /// Prepares a scan of the frames in `[start, end)`. `start` must be a frame boundary (a
     /// sealed length); the header is checked only when `start` is 0, so a caller starting
     /// later checks it itself ([`verify_header`]).
-    pub fn from_offset(file: Rc<F>, name: String, segment: SegmentId, start: u64, end: u64) -> Self {
+    pub fn from_offset(
+        file: Rc<F>,
+        name: String,
+        segment: SegmentId,
+        start: u64,
+        end: u64,
+    ) -> Self {
         assert!(end >= SEGMENT_HEADER_BYTES as u64);
         assert!(start == 0 || (SEGMENT_HEADER_BYTES as u64..=end).contains(&start));
         Self {
@@ -194,7 +200,11 @@ impl<F: DiskFile> SegmentScan<F> {
 }
 
 /// Reads and checks the header of a segment whose frames are not scanned from the start.
-pub(crate) async fn verify_header<F: DiskFile>(file: &F, name: &str, segment: SegmentId) -> Result<()> {
+pub(crate) async fn verify_header<F: DiskFile>(
+    file: &F,
+    name: &str,
+    segment: SegmentId,
+) -> Result<()> {
     let buf = file
         .read_at(0, crate::format::BLOCK_BYTES)
         .await

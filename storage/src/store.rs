@@ -381,7 +381,10 @@ impl<D: Disk> Store<D> {
             seal_seq,
         );
         let credits = log.credits();
-        let index_files = IndexFiles::new(recovered.index_file.map(|(seq, _)| seq), recovered.report.bytes);
+        let index_files = IndexFiles::new(
+            recovered.index_file.map(|(seq, _)| seq),
+            recovered.report.bytes,
+        );
         let mut inner = Inner {
             disk,
             log,
@@ -692,13 +695,25 @@ mod tests {
             let disk = SimDisk::new(9);
             let (store, _) = Store::open_on(disk.clone(), small(), None).await.unwrap();
             for i in 0..30_000u32 {
-                store.put(key(&(i % 10_000).to_le_bytes()), &[i as u8; 60]).await.unwrap();
+                store
+                    .put(key(&(i % 10_000).to_le_bytes()), &[i as u8; 60])
+                    .await
+                    .unwrap();
             }
             let first = store.seal().unwrap().durable().await.unwrap();
             let outcome = store.wait_index_file().await;
-            assert!(matches!(outcome, Some(IndexBuildOutcome::Written { keys: 10_000, .. })), "{outcome:?}");
+            assert!(
+                matches!(
+                    outcome,
+                    Some(IndexBuildOutcome::Written { keys: 10_000, .. })
+                ),
+                "{outcome:?}"
+            );
             for i in 0..500u32 {
-                store.put(key(&i.to_le_bytes()), b"after the index").await.unwrap();
+                store
+                    .put(key(&i.to_le_bytes()), b"after the index")
+                    .await
+                    .unwrap();
             }
             assert!(store.delete(key(&600u32.to_le_bytes())).await.unwrap());
             let second = store.seal().unwrap().durable().await.unwrap();
@@ -708,25 +723,45 @@ mod tests {
             let name = crate::index_file::index_file_name(first.seq);
             let check = |store: Store<SimDisk>| async move {
                 assert_eq!(store.stats().keys, 9_999);
-                assert!(store.get(key(&600u32.to_le_bytes())).await.unwrap().is_none());
+                assert!(
+                    store
+                        .get(key(&600u32.to_le_bytes()))
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
                 let v = store.get(key(&7u32.to_le_bytes())).await.unwrap().unwrap();
                 assert_eq!(&*v, b"after the index");
-                let v = store.get(key(&9_999u32.to_le_bytes())).await.unwrap().unwrap();
+                let v = store
+                    .get(key(&9_999u32.to_le_bytes()))
+                    .await
+                    .unwrap()
+                    .unwrap();
                 assert_eq!(&*v, &[29_999u32 as u8; 60][..]);
                 store.scrub().await.unwrap();
             };
-            let (store, report) = Store::open_on(disk.clone(), small(), Some(&second)).await.unwrap();
+            let (store, report) = Store::open_on(disk.clone(), small(), Some(&second))
+                .await
+                .unwrap();
             let used = report.index_file.clone().expect("index file used");
             assert_eq!(used.seq, first.seq);
             assert!(report.index_fallbacks.is_empty());
-            assert!(report.frames < 1_000, "only the tail is replayed: {report:?}");
+            assert!(
+                report.frames < 1_000,
+                "only the tail is replayed: {report:?}"
+            );
             check(store).await;
             disk.crash(4096);
             assert!(disk.flip_bit(&name, 100, 3));
-            let (store, report) = Store::open_on(disk.clone(), small(), Some(&second)).await.unwrap();
+            let (store, report) = Store::open_on(disk.clone(), small(), Some(&second))
+                .await
+                .unwrap();
             assert!(report.index_file.is_none());
             assert_eq!(report.index_fallbacks.len(), 1, "{report:?}");
-            assert!(report.index_fallbacks[0].reason.contains("crc"), "{report:?}");
+            assert!(
+                report.index_fallbacks[0].reason.contains("crc"),
+                "{report:?}"
+            );
             assert!(report.frames >= 30_000, "full scan");
             check(store).await;
         });

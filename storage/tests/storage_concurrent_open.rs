@@ -22,7 +22,9 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, IndexFilePolicy, StoreConfig};
+use corestrom_storage::{
+    IndexFilePolicy, KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig,
+};
 use glommio::{LocalExecutorBuilder, Placement};
 
 /// Executors opening stores at the same time (the kill test runs three shards).

@@ -15,7 +15,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, IndexFilePolicy, StoreConfig};
+use corestrom_storage::{
+    IndexFilePolicy, KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig,
+};
 
 const ENV_CHILD: &str = "CORESTROM_CRASH_CHILD";
 const SEAL_EVERY: u64 = 300;

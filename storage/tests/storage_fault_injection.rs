@@ -20,7 +20,8 @@ use std::panic::AssertUnwindSafe;
 
 use corestrom_storage::disk_sim::SimDisk;
 use corestrom_storage::{
-    KeyGroup, OperatorId, Position, Prefix, StateKey, StorageError, Store, StoreConfig, IndexFilePolicy,
+    IndexFilePolicy, KeyGroup, OperatorId, Position, Prefix, StateKey, StorageError, Store,
+    StoreConfig,
 };
 use futures_lite::FutureExt;
 
@@ -336,7 +337,10 @@ async fn run_case(seed: u64, tally: &mut Tally) {
             if let Some((name, _)) = index_flip {
                 // The damaged index file is rejected by its crc, and the data is still exact.
                 assert!(
-                    report.index_fallbacks.iter().any(|f| f.file.ends_with(name.as_str())),
+                    report
+                        .index_fallbacks
+                        .iter()
+                        .any(|f| f.file.ends_with(name.as_str())),
                     "seed {seed}: flipped index file {name} not rejected: {report:?}"
                 );
                 tally.corruptions_detected += 1;
@@ -397,6 +401,9 @@ fn injected_faults_are_detected_or_survived() {
         .map(|(_, v)| v)
         .sum();
     assert!(on_index >= 300, "only {on_index} faults hit index files");
-    assert!(tally.opened_from_index > CASES / 2, "index files rarely used");
+    assert!(
+        tally.opened_from_index > CASES / 2,
+        "index files rarely used"
+    );
     assert_eq!(tally.recovered_exactly + tally.reported_corrupt, CASES);
 }

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use corestrom_storage::disk_sim::SimDisk;
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, IndexFilePolicy, StoreConfig};
+use corestrom_storage::{
+    IndexFilePolicy, KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -189,7 +191,10 @@ async fn run_case(ops: Vec<Op>, seed: u64) {
                 // unless a crash tore it before its fsync.
                 for fallback in &report.index_fallbacks {
                     assert!(
-                        fallback.reason.contains("crc") || fallback.reason.contains("short") || fallback.reason.contains("truncated") || fallback.reason.contains("ends"),
+                        fallback.reason.contains("crc")
+                            || fallback.reason.contains("short")
+                            || fallback.reason.contains("truncated")
+                            || fallback.reason.contains("ends"),
                         "{fallback:?}"
                     );
                 }

@@ -17,7 +17,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corestrom_bench_storage::{KEY_BYTES, Rng, VALUE_BYTES, Zipf, key, mops, value};
-use corestrom_storage::{KeyGroup, OperatorId, Position, RecoveryReport, StateKey, Store, StoreConfig};
+use corestrom_storage::{
+    KeyGroup, OperatorId, Position, RecoveryReport, StateKey, Store, StoreConfig,
+};
 use glommio::io::{DmaFile, OpenOptions};
 use hdrhistogram::Histogram;
 
@@ -337,7 +339,12 @@ async fn sequential_read_bandwidth(dir: &Path) -> (u64, Duration) {
 /// Opens the store at `position` and returns the report; `hide_index` moves the index files
 /// out of the directory first (and back after), so the open scans the whole log as before
 /// index files existed.
-async fn timed_open(dir: &Path, config: StoreConfig, position: &Position, hide_index: bool) -> RecoveryReport {
+async fn timed_open(
+    dir: &Path,
+    config: StoreConfig,
+    position: &Position,
+    hide_index: bool,
+) -> RecoveryReport {
     let hidden = dir.with_extension("hidden");
     let _ = std::fs::remove_dir_all(&hidden);
     std::fs::create_dir_all(&hidden).unwrap();
@@ -410,7 +417,10 @@ async fn recovery(base: &Path, mib: u64) {
         "| open | state bytes | recovery times (s) | O_DIRECT sequential read bandwidth (4 MiB reads, depth 4, same files) | state / bandwidth | recovery / floor |"
     );
     println!("|---|---|---|---|---|---|");
-    for (name, times) in [("full scan (before)", &scan), ("index file (after)", &indexed)] {
+    for (name, times) in [
+        ("full scan (before)", &scan),
+        ("index file (after)", &indexed),
+    ] {
         let list: Vec<String> = times.iter().map(|t| format!("{t:.2}")).collect();
         let ratios: Vec<String> = times.iter().map(|t| format!("{:.2}x", t / floor)).collect();
         println!(
