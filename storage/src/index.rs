@@ -251,7 +251,7 @@ impl Index {
     ) -> Option<Loc> {
         let table = self.overlay.entry(group).or_default();
         let old = match table.get_mut(inner) {
-            Some(slot) => std::mem::replace(slot, Some(loc)),
+            Some(slot) => slot.replace(loc),
             None => {
                 let old = lower(self.frozen.as_deref(), self.base.as_deref(), group, inner);
                 table.insert(IndexKey::new(inner), Some(loc));
@@ -334,7 +334,7 @@ impl Index {
             match frame.put {
                 Some(loc) => {
                     if let Some(slot) = group.get_mut(frame.inner) {
-                        if let Some(old) = std::mem::replace(slot, Some(loc)) {
+                        if let Some(old) = slot.replace(loc) {
                             displaced(old);
                         }
                     } else {

@@ -239,8 +239,7 @@ async fn write_file<D: Disk>(
     let name = index_file_name(seq);
     let disk = {
         let rc = weak.upgrade().ok_or("store dropped")?;
-        let disk = Rc::clone(rc.borrow().log.disk());
-        disk
+        Rc::clone(rc.borrow().log.disk())
     };
     let path = disk.describe(&name);
     let io = |op, offset, e| StorageError::io(op, &path, offset, e).to_string();

@@ -716,7 +716,7 @@ mod tests {
             operator: OperatorId(u32::from(g % 2)),
             key_group: KeyGroup(u16::from(g)),
             key: k,
-            namespace: if k[0] % 3 == 0 { b"ns" } else { b"" },
+            namespace: if k[0].is_multiple_of(3) { b"ns" } else { b"" },
         }
     }
 

@@ -185,7 +185,7 @@ async fn run_case(seed: u64, tally: &mut Tally) {
         3 => Fault::FlipBit,
         _ => Fault::TornCrash,
     };
-    let target = if (seed / 5) % 2 == 0 {
+    let target = if (seed / 5).is_multiple_of(2) {
         Target::Segments
     } else {
         Target::IndexFiles
