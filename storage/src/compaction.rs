@@ -6,7 +6,8 @@
 //! - each put frame the index still points at (checked again at copy time, so a concurrent
 //!   put from the shard wins);
 //! - each delete frame whose key is still absent, if an older segment exists that could hold
-//!   a put it shadows (otherwise the tombstone is dropped).
+//!   a put it shadows, or an index file whose position precedes it (whose base could hold such
+//!   a put); otherwise the tombstone is dropped.
 //!
 //! The segment then leaves the live set (later positions do not name it) and its file is
 //! removed once no retained position names it. Positions sealed during a pass stay valid: the
@@ -89,7 +90,8 @@ impl<D: Disk> Store<D> {
                 file,
                 name,
                 meta.len,
-                inner.log.segments.range(..segment).next().is_some(),
+                inner.log.segments.range(..segment).next().is_some()
+                    || inner.index_files.predates(segment, meta.len),
             )
         };
         let mut scan = SegmentScan::new(Rc::clone(&file), name, segment, len);

@@ -23,7 +23,7 @@
 //! never reads a segment outside `T` (recovery policy 4 checks this).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use crate::bounds::INDEX_READ_BYTES;
 use crate::disk::{Disk, DiskBuf, DiskFile};
 use crate::error::{Result, StorageError};
 use crate::format::{Position, align_up};
+use crate::ids::SegmentId;
 use crate::index::Overlay;
 use crate::index_file::{BaseIndex, SegmentRecord, index_file_name, merge};
 use crate::store::{IndexFilePolicy, Inner};
@@ -60,22 +61,22 @@ pub enum IndexBuildOutcome {
 /// The store's index files and its build in progress.
 #[derive(Debug, Default)]
 pub(crate) struct IndexFiles {
-    /// Seal sequence numbers of the index files on disk.
-    on_disk: BTreeSet<u64>,
+    /// The index files on disk: seal sequence number → the segments of their position.
+    on_disk: BTreeMap<u64, Vec<(SegmentId, u64)>>,
     /// Frame bytes appended since the newest build started (or not covered by the index file
     /// recovery started from).
     unindexed_bytes: u64,
     /// `Log::appended_bytes` when `unindexed_bytes` was last updated.
     appended_seen: u64,
-    /// Seal sequence number of the build in progress.
-    building: Option<u64>,
+    /// Seal sequence number and segments of the build in progress.
+    building: Option<(u64, Vec<(SegmentId, u64)>)>,
     /// Outcome of the last finished build.
     pub last: Option<IndexBuildOutcome>,
 }
 
 impl IndexFiles {
     /// After recovery: the index file kept, and the bytes replayed past it.
-    pub fn new(kept: Option<u64>, unindexed_bytes: u64) -> Self {
+    pub fn new(kept: Option<(u64, Vec<(SegmentId, u64)>)>, unindexed_bytes: u64) -> Self {
         Self {
             on_disk: kept.into_iter().collect(),
             unindexed_bytes,
@@ -85,7 +86,21 @@ impl IndexFiles {
 
     /// Seal sequence numbers of the index files on disk, ascending.
     pub fn on_disk(&self) -> Vec<u64> {
-        self.on_disk.iter().copied().collect()
+        self.on_disk.keys().copied().collect()
+    }
+
+    /// Whether an index file on disk or being built covers less of `segment` than its first
+    /// `len` bytes. Its base may then hold puts that a tombstone in those bytes deletes, so
+    /// compaction must carry such tombstones forward even with no older segment left: recovery
+    /// from that file replays the tombstone only if it survives in a segment after the file's
+    /// position (otherwise the key would come back, which recovery's check 4 would catch and
+    /// answer with a full scan).
+    pub fn predates(&self, segment: SegmentId, len: u64) -> bool {
+        let building = self.building.iter().map(|(_, segments)| segments);
+        self.on_disk
+            .values()
+            .chain(building)
+            .any(|segments| !segments.iter().any(|&(s, l)| s == segment && l >= len))
     }
 
     /// Whether a build is running.
@@ -97,7 +112,7 @@ impl IndexFiles {
     /// every file but the newest, unless a retained seal sequence number lies in
     /// `[its seq, the next file's seq)`.
     pub fn prunable(&mut self, retained_seqs: &BTreeMap<u64, u32>) -> Vec<String> {
-        let seqs: Vec<u64> = self.on_disk.iter().copied().collect();
+        let seqs: Vec<u64> = self.on_disk.keys().copied().collect();
         let mut names = Vec::new();
         for pair in seqs.windows(2) {
             let [seq, next] = pair else { continue };
@@ -141,7 +156,7 @@ impl BuildJob {
             return None;
         }
         let (frozen, base) = inner.index.freeze()?;
-        files.building = Some(position.seq);
+        files.building = Some((position.seq, position.segments.clone()));
         files.unindexed_bytes = 0;
         let segments = position
             .segments
@@ -198,10 +213,11 @@ impl BuildJob {
 }
 
 fn finish<D: Disk>(inner: &mut Inner<D>, seq: u64, outcome: std::result::Result<usize, String>) {
-    inner.index_files.building = None;
+    let segments = inner.index_files.building.take().map(|(_, s)| s);
     inner.index_files.last = Some(match outcome {
         Ok(keys) => {
-            inner.index_files.on_disk.insert(seq);
+            let segments = segments.expect("a finished build was running");
+            inner.index_files.on_disk.insert(seq, segments);
             inner.prune_index_files();
             IndexBuildOutcome::Written { seq, keys }
         }

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Durability contract: data is durable once [`Sealing::durable`] returns `Ok`; opening at that
-//! position yields exactly the state at the seal. A failed write or fsync fail-stops the store.
+//! position yields exactly the state at the seal. Index files only speed recovery up: a missing
+//! or damaged one costs a scan of the log, never data, and is reported in [`RecoveryReport`]. A failed write or fsync fail-stops the store.
 //! The byte format is in `FORMAT.md` and [`mod@format`]. All I/O goes through [`disk::Disk`];
 //! [`disk_sim::SimDisk`] injects faults for tests.
 //!

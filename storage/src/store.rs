@@ -381,10 +381,12 @@ impl<D: Disk> Store<D> {
             seal_seq,
         );
         let credits = log.credits();
-        let index_files = IndexFiles::new(
-            recovered.index_file.map(|(seq, _)| seq),
-            recovered.report.bytes,
-        );
+        let kept = recovered.index_file.map(|(seq, _)| {
+            let base = recovered.index.base();
+            let segments = base.map(|b| b.segments.iter().map(|s| (s.segment, s.len)).collect());
+            (seq, segments.unwrap_or_default())
+        });
+        let index_files = IndexFiles::new(kept, recovered.report.bytes);
         let mut inner = Inner {
             disk,
             log,
