@@ -153,13 +153,14 @@ impl<D: Disk> Store<D> {
     pub fn spawn_compactor(&self, period: Duration) -> glommio::task::JoinHandle<Result<()>> {
         let weak: Weak<_> = Rc::downgrade(&self.inner);
         let credits = self.credits_handle();
+        let builder = self.builder_handle();
         glommio::spawn_local(async move {
             loop {
                 glommio::timer::sleep(period).await;
                 let Some(inner) = weak.upgrade() else {
                     return Ok(());
                 };
-                let store = Store::from_parts(inner, Rc::clone(&credits));
+                let store = Store::from_parts(inner, Rc::clone(&credits), Rc::clone(&builder));
                 store.compact().await?;
             }
         })

@@ -535,6 +535,11 @@ struct Item {
     loc: Loc,
 }
 
+/// Keys a build handles between two yields to the shard. Unconditional yields, because
+/// glommio's `yield_if_needed` yields only when the task queue's time slice (100 ms by
+/// default) is used up, and puts and seals should not wait that long behind a build.
+const BUILD_YIELD_KEYS: usize = 4096;
+
 /// Builds the base that equals `old` overlaid with `frozen` (a frozen overlay: live entries
 /// win, tombstones delete), for the position `seq` with its `segments`. Yields to the shard
 /// between groups and every few thousand keys, so the shard keeps processing.
@@ -570,8 +575,8 @@ pub(crate) async fn merge(
             if let Some(loc) = slot {
                 items.push(push_key(&mut out.heap, inner.as_slice(), *loc)?);
             }
-            if n % 4096 == 4095 {
-                glommio::yield_if_needed().await;
+            if n % BUILD_YIELD_KEYS == BUILD_YIELD_KEYS - 1 {
+                futures_lite::future::yield_now().await;
             }
         }
         if let Some(old) = old
@@ -586,15 +591,15 @@ pub(crate) async fn merge(
                     continue;
                 }
                 items.push(push_key(&mut out.heap, inner, old.entry_loc(e))?);
-                if e % 4096 == 4095 {
-                    glommio::yield_if_needed().await;
+                if e % BUILD_YIELD_KEYS == BUILD_YIELD_KEYS - 1 {
+                    futures_lite::future::yield_now().await;
                 }
             }
         }
         if !items.is_empty() {
             out.push_group(operator, key_group, &items)?;
         }
-        glommio::yield_if_needed().await;
+        futures_lite::future::yield_now().await;
     }
     out.check()
         .expect("a freshly built index file is well formed");

@@ -14,7 +14,7 @@ use std::ops::Deref;
 use std::path::Path;
 use std::rc::Rc;
 
-use glommio::channels::local_channel::LocalReceiver;
+use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use glommio::sync::Semaphore;
 
 use crate::bounds::{SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
@@ -315,6 +315,8 @@ impl<D: Disk> Inner<D> {
 pub struct Store<D: Disk = GlommioDisk> {
     pub(crate) inner: Rc<RefCell<Inner<D>>>,
     credits: Rc<Semaphore>,
+    /// The index-file builder task's queue; the task ends when the last handle is dropped.
+    builder: Rc<LocalSender<BuildJob>>,
 }
 
 impl<D: Disk> Clone for Store<D> {
@@ -322,6 +324,7 @@ impl<D: Disk> Clone for Store<D> {
         Self {
             inner: Rc::clone(&self.inner),
             credits: Rc::clone(&self.credits),
+            builder: Rc::clone(&self.builder),
         }
     }
 }
@@ -398,17 +401,32 @@ impl<D: Disk> Store<D> {
             index_files,
         };
         inner.retain(&recovered.report.position);
+        let inner = Rc::new(RefCell::new(inner));
+        let builder = Rc::new(crate::index_build::spawn_builder(Rc::downgrade(&inner)));
         Ok((
             Self {
-                inner: Rc::new(RefCell::new(inner)),
+                inner,
                 credits,
+                builder,
             },
             recovered.report,
         ))
     }
 
-    pub(crate) fn from_parts(inner: Rc<RefCell<Inner<D>>>, credits: Rc<Semaphore>) -> Self {
-        Self { inner, credits }
+    pub(crate) fn from_parts(
+        inner: Rc<RefCell<Inner<D>>>,
+        credits: Rc<Semaphore>,
+        builder: Rc<LocalSender<BuildJob>>,
+    ) -> Self {
+        Self {
+            inner,
+            credits,
+            builder,
+        }
+    }
+
+    pub(crate) fn builder_handle(&self) -> Rc<LocalSender<BuildJob>> {
+        Rc::clone(&self.builder)
     }
 
     pub(crate) fn credits_handle(&self) -> Rc<Semaphore> {
@@ -536,7 +554,7 @@ impl<D: Disk> Store<D> {
         let job = BuildJob::due(&mut inner, &position);
         drop(inner);
         if let Some(job) = job {
-            job.spawn(Rc::downgrade(&self.inner));
+            job.send(&self.builder);
         }
         Ok(Sealing { position, done })
     }

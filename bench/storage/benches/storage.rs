@@ -7,7 +7,9 @@
 //! Run: `cargo bench -p corestrom-bench-storage`. Environment knobs: `STORAGE_BENCH_KEYS`
 //! (default 1,000,000), `STORAGE_BENCH_OPS` (2,000,000), `STORAGE_BENCH_RECOVERY_MIB` (1024),
 //! `STORAGE_BENCH_DIR` (the system temp dir), `STORAGE_BENCH_ONLY` (comma-separated subset of
-//! `throughput,seal,recovery`), `STORAGE_BENCH_ENGINES` (subset of `hashmap,corestrom,fjall`).
+//! `throughput,seal,recovery`), `STORAGE_BENCH_ENGINES` (subset of `hashmap,corestrom,fjall`),
+//! `STORAGE_BENCH_INDEX_FILES` (`auto` or `never`: the stores' index-file policy in the
+//! throughput and seal runs), `STORAGE_BENCH_RECOVERY_ROUNDS` (3).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::cell::{Cell, RefCell};
@@ -18,12 +20,22 @@ use std::time::{Duration, Instant};
 
 use corestrom_bench_storage::{KEY_BYTES, Rng, VALUE_BYTES, Zipf, key, mops, value};
 use corestrom_storage::{
-    KeyGroup, OperatorId, Position, RecoveryReport, StateKey, Store, StoreConfig,
+    IndexFilePolicy, KeyGroup, OperatorId, Position, RecoveryReport, StateKey, Store, StoreConfig,
 };
 use glommio::io::{DmaFile, OpenOptions};
 use hdrhistogram::Histogram;
 
 const FRAME_BYTES: u64 = 20 + KEY_BYTES as u64 + VALUE_BYTES as u64;
+
+/// The store configuration of every corestrom run: the defaults, with the index-file policy
+/// from `STORAGE_BENCH_INDEX_FILES` (`auto`, the default, or `never`).
+fn store_config() -> StoreConfig {
+    let mut config = StoreConfig::default();
+    if std::env::var("STORAGE_BENCH_INDEX_FILES").as_deref() == Ok("never") {
+        config.index_files = IndexFilePolicy::Never;
+    }
+    config
+}
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -199,7 +211,7 @@ async fn throughput(base: &Path, keys: &Keys, ops: u64) {
             let dir = fresh_dir(base, "corestrom");
             let config = StoreConfig {
                 memory_budget_bytes: budget as usize,
-                ..StoreConfig::default()
+                ..store_config()
             };
             let store = Store::create(&dir, config).await.unwrap();
             let compactor = compact.then(|| store.spawn_compactor(Duration::from_millis(100)));
@@ -240,7 +252,7 @@ async fn throughput(base: &Path, keys: &Keys, ops: u64) {
 
 async fn seal_latency(base: &Path, keys: &Keys) {
     let dir = fresh_dir(base, "seal");
-    let store = Store::create(&dir, StoreConfig::default()).await.unwrap();
+    let store = Store::create(&dir, store_config()).await.unwrap();
     let stop = Rc::new(Cell::new(false));
     let puts = Rc::new(Cell::new(0u64));
     let writer = {
