@@ -349,3 +349,47 @@ pub(crate) async fn wait_idle<D: Disk>(inner: &Rc<RefCell<Inner<D>>>) -> Option<
     }
     inner.borrow().index_files.last.clone()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tombstones_are_kept_while_an_index_file_predates_them() {
+        let mut files =
+            IndexFiles::new(Some((5, vec![(SegmentId(1), 100), (SegmentId(2), 50)])), 0);
+        // Segment 1 is wholly inside the file's position: its tombstones are in the base.
+        assert!(!files.predates(SegmentId(1), 100));
+        // Bytes of segment 2 after 50, and all of segment 3, came after the file.
+        assert!(files.predates(SegmentId(2), 80));
+        assert!(files.predates(SegmentId(3), 10));
+        // A newer file covering them does not make the older one irrelevant while it is kept.
+        files
+            .on_disk
+            .insert(9, vec![(SegmentId(2), 80), (SegmentId(3), 10)]);
+        assert!(files.predates(SegmentId(3), 10));
+        // Once only the newer file is kept (no retained position needs the older), they may go.
+        let pruned = files.prunable(&BTreeMap::new());
+        assert_eq!(pruned, vec![index_file_name(5)]);
+        assert!(!files.predates(SegmentId(3), 10));
+        // A build in flight counts too: it becomes a file that may predate the tombstone.
+        files.building = Some((10, vec![(SegmentId(4), 32)]));
+        assert!(files.predates(SegmentId(3), 10));
+    }
+
+    #[test]
+    fn older_index_files_stay_while_a_retained_position_needs_them() {
+        let mut files = IndexFiles::default();
+        for seq in [3, 6, 9] {
+            files.on_disk.insert(seq, Vec::new());
+        }
+        // Position 7 recovers from file 6; 4 from 3; nothing needs a file for 9's range but 9
+        // is the newest and always stays.
+        let retained = BTreeMap::from([(4, 1), (7, 1)]);
+        assert!(files.prunable(&retained).is_empty());
+        let retained = BTreeMap::from([(7, 1)]);
+        assert_eq!(files.prunable(&retained), vec![index_file_name(3)]);
+        assert_eq!(files.on_disk(), vec![6, 9]);
+    }
+}
