@@ -13,6 +13,10 @@ pub const FRAME_BYTES_MAX: usize = 512 << 10;
 pub const KEY_BYTES_MAX: usize = u16::MAX as usize;
 /// Size of one sequential read during recovery and compaction.
 pub const SCAN_READ_BYTES: usize = 4 << 20;
+/// Size of one read when loading an index file, and of one write when writing one.
+pub const INDEX_READ_BYTES: usize = 4 << 20;
+/// Index-file reads in flight at once (the file is read sequentially, ahead of parsing).
+pub const INDEX_READS_INFLIGHT: usize = 4;
 /// Frames recovery collects before applying them to the index group by group (`replay.rs`):
 /// large enough that each group's table receives long runs, small enough to bound memory
 /// (about 24 B per frame plus its key).
@@ -26,6 +30,8 @@ pub const SEGMENT_BYTES_MAX: u64 = 1 << 31;
 
 const _: () = assert!(WRITE_BUFFER_BYTES.is_multiple_of(BLOCK_BYTES));
 const _: () = assert!(SCAN_READ_BYTES.is_multiple_of(BLOCK_BYTES));
+const _: () = assert!(INDEX_READ_BYTES.is_multiple_of(BLOCK_BYTES));
+const _: () = assert!(INDEX_READS_INFLIGHT >= 1);
 // A frame plus the carried partial block always fits a fresh write buffer.
 const _: () = assert!(FRAME_BYTES_MAX + BLOCK_BYTES <= WRITE_BUFFER_BYTES);
 const _: () = assert!(FRAME_BYTES_MAX > FRAME_HEADER_BYTES + 2 * KEY_BYTES_MAX);

@@ -6,7 +6,8 @@
 //! - each put frame the index still points at (checked again at copy time, so a concurrent
 //!   put from the shard wins);
 //! - each delete frame whose key is still absent, if an older segment exists that could hold
-//!   a put it shadows (otherwise the tombstone is dropped).
+//!   a put it shadows, or an index file whose position precedes it (whose base could hold such
+//!   a put); otherwise the tombstone is dropped.
 //!
 //! The segment then leaves the live set (later positions do not name it) and its file is
 //! removed once no retained position names it. Positions sealed during a pass stay valid: the
@@ -89,7 +90,8 @@ impl<D: Disk> Store<D> {
                 file,
                 name,
                 meta.len,
-                inner.log.segments.range(..segment).next().is_some(),
+                inner.log.segments.range(..segment).next().is_some()
+                    || inner.index_files.predates(segment, meta.len),
             )
         };
         let mut scan = SegmentScan::new(Rc::clone(&file), name, segment, len);
@@ -109,12 +111,12 @@ impl<D: Disk> Store<D> {
                 match frame.kind {
                     FrameKind::Put => {
                         // A concurrent put from the shard moved the key on: this copy is dead.
-                        let Some(slot) = inner.index.slot_mut(&frame.key).filter(|s| **s == here)
-                        else {
+                        if inner.index.get(&frame.key) != Some(here) {
                             return Ok(());
-                        };
+                        }
                         let (loc, q) = inner.log.append(FrameKind::Put, &frame.key, frame.value)?;
-                        *slot = loc;
+                        let moved = inner.index.relocate(&frame.key, here, loc);
+                        assert!(moved, "the key was checked at `here` in the same borrow");
                         queued += q;
                         if let Some(meta) = inner.log.segments.get_mut(&loc.segment) {
                             meta.live_bytes += u64::from(loc.len);
@@ -151,13 +153,14 @@ impl<D: Disk> Store<D> {
     pub fn spawn_compactor(&self, period: Duration) -> glommio::task::JoinHandle<Result<()>> {
         let weak: Weak<_> = Rc::downgrade(&self.inner);
         let credits = self.credits_handle();
+        let builder = self.builder_handle();
         glommio::spawn_local(async move {
             loop {
                 glommio::timer::sleep(period).await;
                 let Some(inner) = weak.upgrade() else {
                     return Ok(());
                 };
-                let store = Store::from_parts(inner, Rc::clone(&credits));
+                let store = Store::from_parts(inner, Rc::clone(&credits), Rc::clone(&builder));
                 store.compact().await?;
             }
         })

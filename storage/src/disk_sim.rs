@@ -5,9 +5,14 @@
 //! - fail the Nth write or the Nth fsync with `EIO` (a failed fsync drops that file's unsynced
 //!   writes, as Linux may);
 //! - lose the Nth write: it is reported done and visible to reads, but never becomes durable;
+//! - lie on the Nth fsync: it reports success but leaves the file's writes unsynced;
 //! - at [`SimDisk::crash`], each unsynced write is applied, dropped, or torn at a 512 B or
 //!   4 KiB boundary, chosen by a seeded generator, and live images reset to durable ones;
 //! - [`SimDisk::flip_bit`] flips one bit of a file in both images.
+//!
+//! [`SimDisk::aim`] restricts the Nth-operation faults to files whose name starts with a prefix
+//! (e.g. `idx-` for index files), and [`SimDisk::fault_log`] lists which file every injected
+//! fault hit, so tests can count faults per kind of file.
 //!
 //! Simplifications: file creation, removal and truncation are durable immediately (the store
 //! fsyncs the directory anyway). Handles opened before a crash fail every call afterwards, so a
@@ -76,6 +81,16 @@ pub struct SimStats {
     pub writes_lost: u64,
 }
 
+/// One injected fault: what it was and which file it hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// `"fail-write"`, `"fail-sync"`, `"lose-write"`, `"lying-sync"`, `"torn-at-crash"` or
+    /// `"dropped-at-crash"`.
+    pub kind: &'static str,
+    /// The file's name.
+    pub file: String,
+}
+
 #[derive(Debug, Default)]
 struct SimState {
     files: BTreeMap<String, SimFileData>,
@@ -84,6 +99,12 @@ struct SimState {
     fail_write_at: Option<u64>,
     fail_sync_at: Option<u64>,
     lose_write_at: Option<u64>,
+    lie_sync_at: Option<u64>,
+    /// Only files with this name prefix count towards the Nth-operation faults.
+    aim: Option<String>,
+    aimed_writes: u64,
+    aimed_syncs: u64,
+    faults: Vec<FaultRecord>,
     rng: u64,
 }
 
@@ -130,22 +151,40 @@ impl SimDisk {
         }
     }
 
+    /// Counts only operations on files whose name starts with `prefix` towards the
+    /// Nth-operation faults armed after this call (`None`: every file).
+    pub fn aim(&self, prefix: Option<&str>) {
+        self.state.borrow_mut().aim = prefix.map(str::to_owned);
+    }
+
     /// The `n`th write from now (1 = the next) fails with EIO.
     pub fn fail_nth_write(&self, n: u64) {
         let mut s = self.state.borrow_mut();
-        s.fail_write_at = Some(s.stats.writes + n);
+        s.fail_write_at = Some(s.aimed_writes + n);
     }
 
     /// The `n`th fsync from now fails with EIO.
     pub fn fail_nth_sync(&self, n: u64) {
         let mut s = self.state.borrow_mut();
-        s.fail_sync_at = Some(s.stats.syncs + n);
+        s.fail_sync_at = Some(s.aimed_syncs + n);
     }
 
     /// The `n`th write from now is reported done but never becomes durable.
     pub fn lose_nth_write(&self, n: u64) {
         let mut s = self.state.borrow_mut();
-        s.lose_write_at = Some(s.stats.writes + n);
+        s.lose_write_at = Some(s.aimed_writes + n);
+    }
+
+    /// The `n`th fsync from now reports success but makes nothing durable: the file's unsynced
+    /// writes stay unsynced, so the next crash tears or drops them (a disk that lies).
+    pub fn lie_on_nth_sync(&self, n: u64) {
+        let mut s = self.state.borrow_mut();
+        s.lie_sync_at = Some(s.aimed_syncs + n);
+    }
+
+    /// Every fault injected so far, in order.
+    pub fn fault_log(&self) -> Vec<FaultRecord> {
+        self.state.borrow().faults.clone()
     }
 
     /// Disarms all pending faults.
@@ -154,6 +193,7 @@ impl SimDisk {
         s.fail_write_at = None;
         s.fail_sync_at = None;
         s.lose_write_at = None;
+        s.lie_sync_at = None;
     }
 
     /// Operation and fault counters.
@@ -169,15 +209,25 @@ impl SimDisk {
         s.epoch += 1;
         let mut report = CrashReport::default();
         let mut files = std::mem::take(&mut s.files);
-        for data in files.values_mut() {
+        for (name, data) in &mut files {
             for (offset, bytes) in std::mem::take(&mut data.pending) {
                 match s.next_random() % 3 {
                     0 => {
                         apply(&mut data.durable, offset, &bytes);
                         report.applied += 1;
                     }
-                    1 => report.dropped += 1,
+                    1 => {
+                        report.dropped += 1;
+                        s.faults.push(FaultRecord {
+                            kind: "dropped-at-crash",
+                            file: name.clone(),
+                        });
+                    }
                     _ => {
+                        s.faults.push(FaultRecord {
+                            kind: "torn-at-crash",
+                            file: name.clone(),
+                        });
                         let sectors = bytes.len().div_ceil(tear_sector_bytes) as u64;
                         let keep = (s.next_random() % sectors.max(1)) as usize * tear_sector_bytes;
                         apply(
@@ -258,13 +308,28 @@ impl DiskFile for SimFile {
     async fn write_at(&self, buf: Rc<SimBuf>, offset: u64) -> io::Result<usize> {
         self.with(|s| {
             s.stats.writes += 1;
-            let n = s.stats.writes;
-            if s.fail_write_at == Some(n) {
+            let aimed = s
+                .aim
+                .as_ref()
+                .is_none_or(|p| self.name.starts_with(p.as_str()));
+            s.aimed_writes += u64::from(aimed);
+            let n = s.aimed_writes;
+            if aimed && s.fail_write_at == Some(n) {
                 s.stats.writes_failed += 1;
+                s.faults.push(FaultRecord {
+                    kind: "fail-write",
+                    file: self.name.clone(),
+                });
                 return Err(eio("write"));
             }
-            let lost = s.lose_write_at == Some(n);
+            let lost = aimed && s.lose_write_at == Some(n);
             s.stats.writes_lost += u64::from(lost);
+            if lost {
+                s.faults.push(FaultRecord {
+                    kind: "lose-write",
+                    file: self.name.clone(),
+                });
+            }
             let data = s
                 .files
                 .get_mut(&self.name)
@@ -294,8 +359,27 @@ impl DiskFile for SimFile {
     async fn sync_data(&self) -> io::Result<()> {
         self.with(|s| {
             s.stats.syncs += 1;
-            let failed = s.fail_sync_at == Some(s.stats.syncs);
+            let aimed = s
+                .aim
+                .as_ref()
+                .is_none_or(|p| self.name.starts_with(p.as_str()));
+            s.aimed_syncs += u64::from(aimed);
+            let failed = aimed && s.fail_sync_at == Some(s.aimed_syncs);
             s.stats.syncs_failed += u64::from(failed);
+            if failed {
+                s.faults.push(FaultRecord {
+                    kind: "fail-sync",
+                    file: self.name.clone(),
+                });
+            }
+            let lie = aimed && s.lie_sync_at == Some(s.aimed_syncs);
+            if lie {
+                s.faults.push(FaultRecord {
+                    kind: "lying-sync",
+                    file: self.name.clone(),
+                });
+                return Ok(());
+            }
             let data = s
                 .files
                 .get_mut(&self.name)

@@ -401,6 +401,7 @@ impl Position {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::index_file::*;
 
     fn key() -> StateKey<'static> {
         StateKey {
@@ -512,6 +513,25 @@ mod tests {
             ("POSITION_ENTRIES_OFFSET", POSITION_ENTRIES_OFFSET as u64),
             ("POSITION_ENTRY_BYTES", POSITION_ENTRY_BYTES as u64),
             ("POSITION_CRC_BYTES", POSITION_CRC_BYTES as u64),
+            ("INDEX_MAGIC_OFFSET", INDEX_MAGIC_OFFSET as u64),
+            ("INDEX_VERSION_OFFSET", INDEX_VERSION_OFFSET as u64),
+            ("INDEX_RESERVED_OFFSET", INDEX_RESERVED_OFFSET as u64),
+            ("INDEX_SEQ_OFFSET", INDEX_SEQ_OFFSET as u64),
+            (
+                "INDEX_SEGMENT_COUNT_OFFSET",
+                INDEX_SEGMENT_COUNT_OFFSET as u64,
+            ),
+            ("INDEX_GROUP_COUNT_OFFSET", INDEX_GROUP_COUNT_OFFSET as u64),
+            ("INDEX_ENTRY_COUNT_OFFSET", INDEX_ENTRY_COUNT_OFFSET as u64),
+            ("INDEX_DIR_WORDS_OFFSET", INDEX_DIR_WORDS_OFFSET as u64),
+            ("INDEX_HEAP_BYTES_OFFSET", INDEX_HEAP_BYTES_OFFSET as u64),
+            ("INDEX_TOTAL_BYTES_OFFSET", INDEX_TOTAL_BYTES_OFFSET as u64),
+            ("INDEX_HEADER_CRC_OFFSET", INDEX_HEADER_CRC_OFFSET as u64),
+            ("INDEX_HEADER_BYTES", INDEX_HEADER_BYTES as u64),
+            ("INDEX_SEGMENT_BYTES", INDEX_SEGMENT_BYTES as u64),
+            ("INDEX_GROUP_BYTES", INDEX_GROUP_BYTES as u64),
+            ("INDEX_ENTRY_BYTES", INDEX_ENTRY_BYTES as u64),
+            ("INDEX_CRC_BYTES", INDEX_CRC_BYTES as u64),
         ];
         let mut documented = std::collections::BTreeMap::new();
         for line in doc.lines() {
@@ -536,8 +556,9 @@ mod tests {
             "FORMAT.md documents unknown constants"
         );
         assert!(
-            doc.contains("CSTRSEG\\0") && doc.contains("CSPO"),
+            doc.contains("CSTRSEG\\0") && doc.contains("CSPO") && doc.contains("CSTRIDX\\0"),
             "magics documented"
         );
+        assert_eq!(&INDEX_MAGIC, b"CSTRIDX\0");
     }
 }

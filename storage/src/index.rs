@@ -1,18 +1,27 @@
 //! The in-memory index of one shard: key → location of its newest put frame.
 //!
-//! Two levels: a hash map from `(operator, key group)` to a hash map from the encoded
-//! `(key, namespace)` to a [`Loc`]. Prefix scans by operator or by key group walk the first
-//! level; point operations cost two hash lookups (a small one, then the group). Deleted keys are
-//! absent. The index holds no values; recovery rebuilds it from the log.
+//! Three layers, newest first; a lookup stops at the first layer that knows the key:
+//! - the **overlay**, mutable: a hash map from `(operator, key group)` to a hash map from the
+//!   encoded `(key, namespace)` to `Some(loc)` (a put) or `None` (a tombstone: deleted here,
+//!   still present in a layer below);
+//! - the **frozen** overlay, read-only, present while an index file is being built from it
+//!   (`index_file::merge` folds it into a new base);
+//! - the **base**, read-only: a loaded or freshly built index file ([`BaseIndex`]).
+//!
+//! Without frozen and base layers (a store that never wrote or loaded an index file) every
+//! operation is one overlay lookup, as before the layers existed. Prefix scans by operator or
+//! key group walk the first level of each layer. `keys` counts live keys over all layers.
 //!
 //! Inner keys are encoded as `[key_len u16 LE][key][namespace]` into a reused scratch buffer, so
-//! lookups do not allocate; inserting a new key allocates its boxed copy (unavoidable).
+//! lookups do not allocate; inserting a new key allocates its boxed copy (unavoidable) unless it
+//! fits inline.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 use crate::ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
-
+use crate::index_file::BaseIndex;
 /// Where a frame lives: segment, byte offset, total frame length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Loc {
@@ -67,7 +76,10 @@ impl Hasher for FxHasher {
 }
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
-type Group = HashMap<IndexKey, Loc, FxBuild>;
+/// One group's overlay table: `Some(loc)` is a put, `None` a tombstone over a lower layer.
+pub(crate) type Group = HashMap<IndexKey, Option<Loc>, FxBuild>;
+/// An overlay: every group's table.
+pub(crate) type Overlay = HashMap<(OperatorId, KeyGroup), Group, FxBuild>;
 
 /// Encoded keys up to this many bytes are stored inline in the table: no allocation per key,
 /// no pointer chase on compare or rehash (recovery inserts millions of keys).
@@ -75,7 +87,7 @@ const INLINE_KEY_BYTES: usize = 30;
 
 /// An encoded inner key, inline when short. Hashes and compares as its byte slice, so tables
 /// can be probed with a borrowed `&[u8]`.
-enum IndexKey {
+pub(crate) enum IndexKey {
     Inline {
         len: u8,
         bytes: [u8; INLINE_KEY_BYTES],
@@ -100,7 +112,7 @@ impl IndexKey {
         }
     }
 
-    fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Self::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
             Self::Heap(bytes) => bytes,
@@ -142,7 +154,9 @@ pub(crate) struct Replayed<'a> {
 /// The index of one shard.
 #[derive(Default)]
 pub(crate) struct Index {
-    groups: HashMap<(OperatorId, KeyGroup), Group, FxBuild>,
+    overlay: Overlay,
+    frozen: Option<Rc<Overlay>>,
+    base: Option<Rc<BaseIndex>>,
     scratch: Vec<u8>,
     keys: usize,
 }
@@ -170,59 +184,131 @@ pub(crate) fn decode_inner(inner: &[u8]) -> (&[u8], &[u8]) {
     rest.split_at(key_len.min(rest.len()))
 }
 
+/// The key's location in the layers below the overlay: the frozen overlay decides if it knows
+/// the key (a tombstone there hides the base).
+fn lower(
+    frozen: Option<&Overlay>,
+    base: Option<&BaseIndex>,
+    group: (OperatorId, KeyGroup),
+    inner: &[u8],
+) -> Option<Loc> {
+    if let Some(slot) = frozen
+        .and_then(|f| f.get(&group))
+        .and_then(|g| g.get(inner))
+    {
+        return *slot;
+    }
+    base?.get(group.0, group.1, inner)
+}
+
 impl Index {
+    /// An index whose base layer is a loaded index file.
+    pub fn with_base(base: BaseIndex) -> Self {
+        Self {
+            keys: base.len(),
+            base: Some(Rc::new(base)),
+            ..Self::default()
+        }
+    }
+
     /// Number of live keys.
     pub fn len(&self) -> usize {
         self.keys
     }
 
-    /// The location of `key`'s newest put, if live.
-    pub fn get(&mut self, key: &StateKey<'_>) -> Option<Loc> {
-        let group = self.groups.get(&(key.operator, key.key_group))?;
-        encode_inner(&mut self.scratch, key);
-        group.get(self.scratch.as_slice()).copied()
+    /// The base layer, if any.
+    pub fn base(&self) -> Option<&Rc<BaseIndex>> {
+        self.base.as_ref()
     }
 
-    /// The slot holding `key`'s location, if live: compaction checks and moves a key with one
-    /// lookup.
-    pub fn slot_mut(&mut self, key: &StateKey<'_>) -> Option<&mut Loc> {
-        let group = self.groups.get_mut(&(key.operator, key.key_group))?;
+    fn lookup(&self, group: (OperatorId, KeyGroup), inner: &[u8]) -> Option<Loc> {
+        if let Some(slot) = self.overlay.get(&group).and_then(|g| g.get(inner)) {
+            return *slot;
+        }
+        lower(self.frozen.as_deref(), self.base.as_deref(), group, inner)
+    }
+
+    /// The location of `key`'s newest put, if live.
+    pub fn get(&mut self, key: &StateKey<'_>) -> Option<Loc> {
         encode_inner(&mut self.scratch, key);
-        group.get_mut(self.scratch.as_slice())
+        self.lookup((key.operator, key.key_group), &self.scratch)
     }
 
     /// Points `key` at `loc`; returns the previous location.
     pub fn insert(&mut self, key: &StateKey<'_>, loc: Loc) -> Option<Loc> {
         encode_inner(&mut self.scratch, key);
-        let group = self
-            .groups
-            .entry((key.operator, key.key_group))
-            .or_default();
-        if let Some(slot) = group.get_mut(self.scratch.as_slice()) {
-            return Some(std::mem::replace(slot, loc));
-        }
-        group.insert(IndexKey::new(&self.scratch), loc);
-        self.keys += 1;
-        None
+        let scratch = std::mem::take(&mut self.scratch);
+        let old = self.insert_inner((key.operator, key.key_group), &scratch, loc);
+        self.scratch = scratch;
+        old
+    }
+
+    fn insert_inner(
+        &mut self,
+        group: (OperatorId, KeyGroup),
+        inner: &[u8],
+        loc: Loc,
+    ) -> Option<Loc> {
+        let table = self.overlay.entry(group).or_default();
+        let old = match table.get_mut(inner) {
+            Some(slot) => slot.replace(loc),
+            None => {
+                let old = lower(self.frozen.as_deref(), self.base.as_deref(), group, inner);
+                table.insert(IndexKey::new(inner), Some(loc));
+                old
+            }
+        };
+        self.keys += usize::from(old.is_none());
+        old
     }
 
     /// Removes `key`; returns its location if it was live.
     pub fn remove(&mut self, key: &StateKey<'_>) -> Option<Loc> {
-        let group_key = (key.operator, key.key_group);
-        let group = self.groups.get_mut(&group_key)?;
         encode_inner(&mut self.scratch, key);
-        let old = group.remove(self.scratch.as_slice())?;
+        let scratch = std::mem::take(&mut self.scratch);
+        let old = self.remove_inner((key.operator, key.key_group), &scratch);
+        self.scratch = scratch;
+        old
+    }
+
+    fn remove_inner(&mut self, group: (OperatorId, KeyGroup), inner: &[u8]) -> Option<Loc> {
+        let old = self.lookup(group, inner)?;
         self.keys -= 1;
-        if group.is_empty() {
-            self.groups.remove(&group_key);
+        let below = lower(self.frozen.as_deref(), self.base.as_deref(), group, inner);
+        let table = self.overlay.entry(group).or_default();
+        if below.is_some() {
+            // A lower layer still holds the key: hide it with a tombstone.
+            match table.get_mut(inner) {
+                Some(slot) => *slot = None,
+                None => {
+                    table.insert(IndexKey::new(inner), None);
+                }
+            }
+        } else {
+            table.remove(inner);
+            if table.is_empty() {
+                self.overlay.remove(&group);
+            }
         }
         Some(old)
     }
 
+    /// Moves `key` from `from` to `to` if it still lives at `from` (compaction's copy; a put
+    /// from the shard since the copy was read wins). Returns whether it moved.
+    pub fn relocate(&mut self, key: &StateKey<'_>, from: Loc, to: Loc) -> bool {
+        if self.get(key) != Some(from) {
+            return false;
+        }
+        let old = self.insert(key, to);
+        assert_eq!(old, Some(from));
+        true
+    }
+
     /// Replays frames of one `(operator, key group)` in log order: a put points its key at its
     /// location, a delete removes the key. `displaced` receives every location that stops being
-    /// live. The group's table is looked up once for the whole run (recovery applies frames
-    /// group by group so that one table at a time is hot in the caches).
+    /// live. Without lower layers the group's table is looked up once for the whole run
+    /// (recovery applies frames group by group so that one table at a time is hot in the
+    /// caches); with a base, each frame goes through the layered insert and remove.
     pub fn replay_group<'a>(
         &mut self,
         operator: OperatorId,
@@ -231,19 +317,33 @@ impl Index {
         mut displaced: impl FnMut(Loc),
     ) {
         let group_key = (operator, key_group);
-        let group = self.groups.entry(group_key).or_default();
+        if self.frozen.is_some() || self.base.is_some() {
+            for frame in frames {
+                let old = match frame.put {
+                    Some(loc) => self.insert_inner(group_key, frame.inner, loc),
+                    None => self.remove_inner(group_key, frame.inner),
+                };
+                if let Some(old) = old {
+                    displaced(old);
+                }
+            }
+            return;
+        }
+        let group = self.overlay.entry(group_key).or_default();
         for frame in frames {
             match frame.put {
                 Some(loc) => {
                     if let Some(slot) = group.get_mut(frame.inner) {
-                        displaced(std::mem::replace(slot, loc));
+                        if let Some(old) = slot.replace(loc) {
+                            displaced(old);
+                        }
                     } else {
-                        group.insert(IndexKey::new(frame.inner), loc);
+                        group.insert(IndexKey::new(frame.inner), Some(loc));
                         self.keys += 1;
                     }
                 }
                 None => {
-                    if let Some(old) = group.remove(frame.inner) {
+                    if let Some(old) = group.remove(frame.inner).flatten() {
                         self.keys -= 1;
                         displaced(old);
                     }
@@ -251,28 +351,83 @@ impl Index {
             }
         }
         if group.is_empty() {
-            self.groups.remove(&group_key);
+            self.overlay.remove(&group_key);
         }
     }
 
     /// Visits every live key under `prefix`: `(operator, key group, encoded inner key, loc)`.
     pub fn scan(&self, prefix: Prefix, mut visit: impl FnMut(OperatorId, KeyGroup, &[u8], Loc)) {
-        let mut visit_group = |(op, kg): (OperatorId, KeyGroup), group: &Group| {
-            for (inner, loc) in group {
-                visit(op, kg, inner.as_slice(), *loc);
-            }
+        let want = |op: OperatorId, kg: KeyGroup| match prefix {
+            Prefix::KeyGroup(o, g) => o == op && g == kg,
+            Prefix::Operator(o) => o == op,
         };
-        match prefix {
-            Prefix::KeyGroup(op, kg) => {
-                if let Some(group) = self.groups.get(&(op, kg)) {
-                    visit_group((op, kg), group);
+        // Groups are few (key groups x operators); walking them all is cheap next to the keys
+        // visited.
+        let overlay = &self.overlay;
+        let in_overlay = |id: &(OperatorId, KeyGroup), inner: &[u8]| {
+            overlay.get(id).is_some_and(|g| g.contains_key(inner))
+        };
+        for (id, group) in overlay.iter().filter(|(id, _)| want(id.0, id.1)) {
+            for (inner, loc) in group {
+                if let Some(loc) = loc {
+                    visit(id.0, id.1, inner.as_slice(), *loc);
                 }
             }
-            // Groups are few (key groups x operators); walking them all is cheap next to the
-            // keys visited.
-            Prefix::Operator(op) => {
-                for (id, group) in self.groups.iter().filter(|(id, _)| id.0 == op) {
-                    visit_group(*id, group);
+        }
+        let frozen = self.frozen.as_deref();
+        if let Some(frozen) = frozen {
+            for (id, group) in frozen.iter().filter(|(id, _)| want(id.0, id.1)) {
+                for (inner, loc) in group {
+                    if let Some(loc) = loc
+                        && !in_overlay(id, inner.as_slice())
+                    {
+                        visit(id.0, id.1, inner.as_slice(), *loc);
+                    }
+                }
+            }
+        }
+        if let Some(base) = &self.base {
+            base.for_each(want, |op, kg, inner, loc| {
+                let id = (op, kg);
+                let in_frozen = frozen
+                    .and_then(|f| f.get(&id))
+                    .is_some_and(|g| g.contains_key(inner));
+                if !in_frozen && !in_overlay(&id, inner) {
+                    visit(op, kg, inner, loc);
+                }
+            });
+        }
+    }
+
+    /// Freezes the overlay for an index-file build and starts an empty one; returns the frozen
+    /// overlay and the base it lies on. `None` while an earlier build has not been installed.
+    pub fn freeze(&mut self) -> Option<(Rc<Overlay>, Option<Rc<BaseIndex>>)> {
+        if self.frozen.is_some() {
+            return None;
+        }
+        let frozen = Rc::new(std::mem::take(&mut self.overlay));
+        self.frozen = Some(Rc::clone(&frozen));
+        Some((frozen, self.base.clone()))
+    }
+
+    /// Replaces the frozen overlay and the old base by `base`, which must equal them merged.
+    pub fn install(&mut self, base: Rc<BaseIndex>) {
+        assert!(self.frozen.is_some(), "install without a frozen overlay");
+        self.base = Some(base);
+        self.frozen = None;
+    }
+
+    /// Folds the frozen overlay back into the overlay (a build that could not finish): keys
+    /// the overlay knows are newer and stay.
+    pub fn thaw(&mut self) {
+        let Some(frozen) = self.frozen.take() else {
+            return;
+        };
+        for (id, group) in frozen.iter() {
+            let table = self.overlay.entry(*id).or_default();
+            for (inner, loc) in group {
+                if !table.contains_key(inner.as_slice()) {
+                    table.insert(IndexKey::new(inner.as_slice()), *loc);
                 }
             }
         }
@@ -323,9 +478,9 @@ mod tests {
         assert_eq!(seen.first().unwrap(), &(2, b"a".to_vec(), b"".to_vec()));
         assert_eq!(index.remove(&k(1, 2, b"a", b"")), Some(loc(160)));
         assert_eq!(index.remove(&k(1, 2, b"a", b"")), None);
-        *index.slot_mut(&k(2, 2, b"a", b"")).unwrap() = loc(1);
+        assert!(index.relocate(&k(2, 2, b"a", b""), loc(128), loc(1)));
         assert_eq!(index.get(&k(2, 2, b"a", b"")), Some(loc(1)));
-        assert!(index.slot_mut(&k(2, 2, b"b", b"")).is_none());
+        assert!(!index.relocate(&k(2, 2, b"b", b""), loc(1), loc(2)));
         assert_eq!(index.len(), 3);
     }
 }

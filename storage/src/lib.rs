@@ -11,12 +11,15 @@
 //!  index.rs: key → (segment, offset, len)    cache.rs: chunks + cold values, memory budget
 //!  get: index ─► active buffer / chunk / cold cache ─► segment.rs read + crc check
 //!  seal(): O(1) flush + queued fdatasync ─► Position (+ Sealing future)
-//!  open(position): recovery.rs verifies every crc, rebuilds the index, cuts the tail
+//!  seal() every so often: index_build.rs folds the index into an index file (index_file.rs)
+//!  open(position): recovery.rs loads the newest usable index file (or scans), replays and
+//!                  verifies the frames after it, cuts the tail; scrub() verifies everything
 //!  compact(): compaction.rs rewrites live entries of mostly-dead segments
 //! ```
 //!
 //! Durability contract: data is durable once [`Sealing::durable`] returns `Ok`; opening at that
-//! position yields exactly the state at the seal. A failed write or fsync fail-stops the store.
+//! position yields exactly the state at the seal. Index files only speed recovery up: a missing
+//! or damaged one costs a scan of the log, never data, and is reported in [`RecoveryReport`]. A failed write or fsync fail-stops the store.
 //! The byte format is in `FORMAT.md` and [`mod@format`]. All I/O goes through [`disk::Disk`];
 //! [`disk_sim::SimDisk`] injects faults for tests.
 //!
@@ -49,9 +52,12 @@ mod error;
 pub mod format;
 mod ids;
 mod index;
+mod index_build;
+pub mod index_file;
 mod log;
 mod recovery;
 mod replay;
+mod scrub;
 mod segment;
 mod state;
 mod store;
@@ -61,7 +67,11 @@ pub use compaction::CompactionReport;
 pub use error::{Result, StorageError};
 pub use format::Position;
 pub use ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
-pub use recovery::RecoveryReport;
+pub use index_build::IndexBuildOutcome;
+pub use recovery::{IndexFallback, IndexFileUse, RecoveryReport};
+pub use scrub::ScrubReport;
 pub use segment::TailState;
 pub use state::{ArchivedRef, TypedState};
-pub use store::{ScanEntry, Sealing, Store, StoreConfig, StoreStats, ValueRef, VerifiedStore};
+pub use store::{
+    IndexFilePolicy, ScanEntry, Sealing, Store, StoreConfig, StoreStats, ValueRef, VerifiedStore,
+};

@@ -58,10 +58,15 @@ enum Job<D: Disk> {
     },
     Sync {
         segments: Vec<SegmentId>,
+        seq: u64,
         done: LocalSender<Result<()>>,
     },
     Remove {
         segment: SegmentId,
+    },
+    /// Removes an index file no retained position needs (`store.rs` decides which).
+    RemoveFile {
+        name: String,
     },
 }
 
@@ -72,6 +77,8 @@ pub(crate) struct WriterShared<D: Disk> {
     files: RefCell<HashMap<SegmentId, Rc<D::File>>>,
     failed: RefCell<Option<String>>,
     completed_seq: Cell<u64>,
+    /// Seal sequence number of the newest seal whose fdatasync completed.
+    synced_seal_seq: Cell<u64>,
     pub credits: Rc<Semaphore>,
 }
 
@@ -183,8 +190,15 @@ async fn writer_loop<D: Disk>(shared: Rc<WriterShared<D>>, wake: LocalReceiver<(
                     shared.credits.signal(1);
                 }
             }
-            Job::Sync { segments, done } => {
+            Job::Sync {
+                segments,
+                seq,
+                done,
+            } => {
                 let result = shared.sync(&mut dir_dirty, &segments).await;
+                if result.is_ok() {
+                    shared.synced_seal_seq.set(seq);
+                }
                 if let Err(e) = &result {
                     // Fail-stop: after a failed fsync the page cache may have dropped the data;
                     // retrying would report durability that does not exist.
@@ -198,6 +212,11 @@ async fn writer_loop<D: Disk>(shared: Rc<WriterShared<D>>, wake: LocalReceiver<(
                 // A file that cannot be removed is only wasted space; open() removes unnamed
                 // segments again.
                 let _ = shared.disk.remove(&segment.file_name()).await;
+                dir_dirty = true;
+            }
+            Job::RemoveFile { name } => {
+                // As above: an index file left behind is removed by the next open.
+                let _ = shared.disk.remove(&name).await;
                 dir_dirty = true;
             }
         }
@@ -224,6 +243,8 @@ pub(crate) struct Log<D: Disk> {
     next_write_seq: u64,
     dirty: Vec<SegmentId>,
     seal_seq: u64,
+    /// Frame bytes appended over the log's lifetime (drives the index-file policy).
+    pub appended_bytes: u64,
 }
 
 impl<D: Disk> Log<D> {
@@ -245,6 +266,7 @@ impl<D: Disk> Log<D> {
             files: RefCell::new(files),
             failed: RefCell::new(None),
             completed_seq: Cell::new(0),
+            synced_seal_seq: Cell::new(seal_seq),
             credits: Rc::new(Semaphore::new(WRITES_INFLIGHT_MAX)),
         });
         let (wake, wake_rx) = local_channel::new_unbounded();
@@ -266,6 +288,7 @@ impl<D: Disk> Log<D> {
             next_write_seq: 1,
             dirty: Vec::new(),
             seal_seq,
+            appended_bytes: 0,
         };
         log.open_segment();
         log
@@ -313,6 +336,7 @@ impl<D: Disk> Log<D> {
             value,
         );
         self.filled += frame_len;
+        self.appended_bytes += frame_len as u64;
         let offset = self.buf_offset + start as u64;
         let end = offset + frame_len as u64;
         if let Some(meta) = self.segments.get_mut(&self.active) {
@@ -419,7 +443,12 @@ impl<D: Disk> Log<D> {
         };
         let (done, receiver) = local_channel::new_bounded(1);
         let segments = std::mem::take(&mut self.dirty);
-        self.push(Job::Sync { segments, done });
+        let seq = self.seal_seq;
+        self.push(Job::Sync {
+            segments,
+            seq,
+            done,
+        });
         Ok((position, receiver))
     }
 
@@ -448,6 +477,21 @@ impl<D: Disk> Log<D> {
     pub fn remove_file(&mut self, segment: SegmentId) {
         assert!(!self.segments.contains_key(&segment));
         self.push(Job::Remove { segment });
+    }
+
+    /// Queues removal of an index file behind every queued write and sync.
+    pub fn remove_index_file(&mut self, name: String) {
+        self.push(Job::RemoveFile { name });
+    }
+
+    /// Seal sequence number of the newest seal whose fdatasync completed.
+    pub fn synced_seal_seq(&self) -> u64 {
+        self.shared.synced_seal_seq.get()
+    }
+
+    /// The disk, for index-file builds.
+    pub fn disk(&self) -> &Rc<D> {
+        &self.disk
     }
 
     /// Evicts cache chunks that the writer has finished with.

@@ -43,19 +43,33 @@ fn spawn_read<F: DiskFile>(file: &Rc<F>, offset: u64, len: usize) -> ReadTask<F>
 }
 
 impl<F: DiskFile> SegmentScan<F> {
-    /// Prepares a scan; `name` is used in errors.
+    /// Prepares a scan of the whole segment (header and frames); `name` is used in errors.
     pub fn new(file: Rc<F>, name: String, segment: SegmentId, end: u64) -> Self {
+        Self::from_offset(file, name, segment, 0, end)
+    }
+
+    /// Prepares a scan of the frames in `[start, end)`. `start` must be a frame boundary (a
+    /// sealed length); the header is checked only when `start` is 0, so a caller starting
+    /// later checks it itself ([`verify_header`]).
+    pub fn from_offset(
+        file: Rc<F>,
+        name: String,
+        segment: SegmentId,
+        start: u64,
+        end: u64,
+    ) -> Self {
         assert!(end >= SEGMENT_HEADER_BYTES as u64);
+        assert!(start == 0 || (SEGMENT_HEADER_BYTES as u64..=end).contains(&start));
         Self {
             file,
             name,
             segment,
             end,
-            next_read: 0,
-            pos: 0,
+            next_read: align_down(start),
+            pos: start,
             ahead: None,
             carry: Vec::new(),
-            header_checked: false,
+            header_checked: start != 0,
         }
     }
 
@@ -99,6 +113,10 @@ impl<F: DiskFile> SegmentScan<F> {
             self.header_checked = true;
             self.pos = SEGMENT_HEADER_BYTES as u64;
             i = SEGMENT_HEADER_BYTES;
+        }
+        if self.carry.is_empty() && self.pos > offset {
+            // A scan from a sealed length starts inside its first read.
+            i = i.max((self.pos - offset) as usize);
         }
         if !self.carry.is_empty() {
             i = self.finish_carry(data, visit)?;
@@ -179,6 +197,19 @@ impl<F: DiskFile> SegmentScan<F> {
         }
         Ok(())
     }
+}
+
+/// Reads and checks the header of a segment whose frames are not scanned from the start.
+pub(crate) async fn verify_header<F: DiskFile>(
+    file: &F,
+    name: &str,
+    segment: SegmentId,
+) -> Result<()> {
+    let buf = file
+        .read_at(0, crate::format::BLOCK_BYTES)
+        .await
+        .map_err(|e| StorageError::io("read", name, 0, e))?;
+    verify_segment_header(&buf, segment, name)
 }
 
 /// What lies in a segment after the sealed length.

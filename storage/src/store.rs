@@ -9,12 +9,12 @@
 //! completes `Ok`; then [`Store::open`] at its position returns exactly the state at the seal.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Deref;
 use std::path::Path;
 use std::rc::Rc;
 
-use glommio::channels::local_channel::LocalReceiver;
+use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use glommio::sync::Semaphore;
 
 use crate::bounds::{SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
@@ -24,6 +24,7 @@ use crate::error::{Result, StorageError};
 use crate::format::{BLOCK_BYTES, FrameKind, Position, frame_value_offset};
 use crate::ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
 use crate::index::{Index, Loc, decode_inner};
+use crate::index_build::{BuildJob, IndexBuildOutcome, IndexFiles};
 use crate::log::Log;
 use crate::recovery::{Recovered, RecoveryReport, cut, recover};
 use crate::segment::read_value;
@@ -37,6 +38,28 @@ pub struct StoreConfig {
     pub memory_budget_bytes: usize,
     /// Segments whose live bytes fall below this share of their length are compacted.
     pub compaction_live_ratio: f64,
+    /// When a seal also writes an index file (recovery loads it instead of scanning the log).
+    pub index_files: IndexFilePolicy,
+}
+
+/// When [`Store::seal`] starts writing an index file of the sealed position.
+///
+/// A build folds the index into a compact base (`index_file.rs`) on the shard, in the
+/// background, and costs time proportional to the number of keys; the log bytes appended since
+/// the last index file are what recovery has to replay instead. The policy trades the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexFilePolicy {
+    /// Never: recovery always scans the whole log.
+    Never,
+    /// At every seal while no build is running (tests).
+    EverySeal,
+    /// When the bytes appended since the last index file reach both `min_bytes` and half the
+    /// log: recovery then replays at most about a third of the log, and builds cost
+    /// amortized O(1) per appended byte.
+    Auto {
+        /// Least new bytes worth a build.
+        min_bytes: u64,
+    },
 }
 
 impl Default for StoreConfig {
@@ -45,6 +68,9 @@ impl Default for StoreConfig {
             segment_bytes: 64 << 20,
             memory_budget_bytes: 256 << 20,
             compaction_live_ratio: 0.5,
+            index_files: IndexFilePolicy::Auto {
+                min_bytes: 64 << 20,
+            },
         }
     }
 }
@@ -178,14 +204,19 @@ pub struct StoreStats {
     pub cache: CacheStats,
 }
 
+/// Everything one store owns; shared by its handles, its compactor and its index-file build.
 pub(crate) struct Inner<D: Disk> {
     pub disk: Rc<D>,
     pub log: Log<D>,
     pub index: Index,
     pub config: StoreConfig,
     retained: HashMap<SegmentId, u32>,
+    /// Seal sequence numbers of the retained positions, with their counts (index-file pruning).
+    retained_seqs: BTreeMap<u64, u32>,
     /// Retired segments whose files wait for their last retaining position to be released.
     zombies: BTreeSet<SegmentId>,
+    /// Index files on disk and the build in progress.
+    pub index_files: IndexFiles,
 }
 
 impl<D: Disk> Inner<D> {
@@ -219,9 +250,24 @@ impl<D: Disk> Inner<D> {
         for (segment, _) in &position.segments {
             *self.retained.entry(*segment).or_default() += 1;
         }
+        *self.retained_seqs.entry(position.seq).or_default() += 1;
+    }
+
+    /// Removes the index files no retained position needs (`index_build.rs` says which).
+    pub fn prune_index_files(&mut self) {
+        for name in self.index_files.prunable(&self.retained_seqs) {
+            self.log.remove_index_file(name);
+        }
     }
 
     fn release(&mut self, position: &Position) {
+        if let Some(count) = self.retained_seqs.get_mut(&position.seq) {
+            *count -= 1;
+            if *count == 0 {
+                self.retained_seqs.remove(&position.seq);
+            }
+        }
+        self.prune_index_files();
         for (segment, _) in &position.segments {
             let Some(count) = self.retained.get_mut(segment) else {
                 continue;
@@ -269,6 +315,8 @@ impl<D: Disk> Inner<D> {
 pub struct Store<D: Disk = GlommioDisk> {
     pub(crate) inner: Rc<RefCell<Inner<D>>>,
     credits: Rc<Semaphore>,
+    /// The index-file builder task's queue; the task ends when the last handle is dropped.
+    builder: Rc<LocalSender<BuildJob>>,
 }
 
 /// A store verified up to a position, not yet opened: nothing on disk has changed. Dropping it
@@ -308,19 +356,30 @@ impl<D: Disk> VerifiedStore<D> {
             seal_seq,
         );
         let credits = log.credits();
+        let kept = recovered.index_file.map(|(seq, _)| {
+            let base = recovered.index.base();
+            let segments = base.map(|b| b.segments.iter().map(|s| (s.segment, s.len)).collect());
+            (seq, segments.unwrap_or_default())
+        });
+        let index_files = IndexFiles::new(kept, recovered.report.bytes);
         let mut inner = Inner {
             disk,
             log,
             index: recovered.index,
             config,
             retained: HashMap::new(),
+            retained_seqs: BTreeMap::new(),
             zombies: BTreeSet::new(),
+            index_files,
         };
         inner.retain(&recovered.report.position);
+        let inner = Rc::new(RefCell::new(inner));
+        let builder = Rc::new(crate::index_build::spawn_builder(Rc::downgrade(&inner)));
         Ok((
             Store {
-                inner: Rc::new(RefCell::new(inner)),
+                inner,
                 credits,
+                builder,
             },
             recovered.report,
         ))
@@ -332,6 +391,7 @@ impl<D: Disk> Clone for Store<D> {
         Self {
             inner: Rc::clone(&self.inner),
             credits: Rc::clone(&self.credits),
+            builder: Rc::clone(&self.builder),
         }
     }
 }
@@ -415,8 +475,20 @@ impl<D: Disk> Store<D> {
         })
     }
 
-    pub(crate) fn from_parts(inner: Rc<RefCell<Inner<D>>>, credits: Rc<Semaphore>) -> Self {
-        Self { inner, credits }
+    pub(crate) fn from_parts(
+        inner: Rc<RefCell<Inner<D>>>,
+        credits: Rc<Semaphore>,
+        builder: Rc<LocalSender<BuildJob>>,
+    ) -> Self {
+        Self {
+            inner,
+            credits,
+            builder,
+        }
+    }
+
+    pub(crate) fn builder_handle(&self) -> Rc<LocalSender<BuildJob>> {
+        Rc::clone(&self.builder)
     }
 
     pub(crate) fn credits_handle(&self) -> Rc<Semaphore> {
@@ -541,6 +613,11 @@ impl<D: Disk> Store<D> {
         let mut inner = self.inner.borrow_mut();
         let (position, done) = inner.log.seal()?;
         inner.retain(&position);
+        let job = BuildJob::due(&mut inner, &position);
+        drop(inner);
+        if let Some(job) = job {
+            job.send(&self.builder);
+        }
         Ok(Sealing { position, done })
     }
 
@@ -552,6 +629,16 @@ impl<D: Disk> Store<D> {
     /// Releases one retain of `position` (every seal retains its position once).
     pub fn release(&self, position: &Position) {
         self.inner.borrow_mut().release(position);
+    }
+
+    /// Waits until no index-file build runs; returns the outcome of the last finished one.
+    pub async fn wait_index_file(&self) -> Option<IndexBuildOutcome> {
+        crate::index_build::wait_idle(&self.inner).await
+    }
+
+    /// Seal sequence numbers of the index files the store keeps on disk.
+    pub fn index_files(&self) -> Vec<u64> {
+        self.inner.borrow().index_files.on_disk()
     }
 
     /// The first I/O error if the store is fail-stopped.
@@ -579,6 +666,7 @@ impl<D: Disk> Store<D> {
 mod tests {
     use super::*;
     use crate::disk_sim::SimDisk;
+    use crate::index_build::IndexBuildOutcome;
 
     fn key(k: &[u8]) -> StateKey<'_> {
         StateKey {
@@ -594,6 +682,7 @@ mod tests {
             segment_bytes: 2 << 20,
             memory_budget_bytes: 1 << 20,
             compaction_live_ratio: 0.5,
+            index_files: IndexFilePolicy::EverySeal,
         }
     }
 
@@ -679,6 +768,84 @@ mod tests {
                 let v = store.get(key(&i.to_le_bytes())).await.unwrap().unwrap();
                 assert_eq!(v[0], (i + 5) as u8);
             }
+        });
+    }
+
+    #[test]
+    fn recovery_starts_from_the_index_file_and_falls_back_when_it_is_damaged() {
+        run(|| async {
+            let disk = SimDisk::new(9);
+            let (store, _) = Store::open_on(disk.clone(), small(), None).await.unwrap();
+            for i in 0..30_000u32 {
+                store
+                    .put(key(&(i % 10_000).to_le_bytes()), &[i as u8; 60])
+                    .await
+                    .unwrap();
+            }
+            let first = store.seal().unwrap().durable().await.unwrap();
+            let outcome = store.wait_index_file().await;
+            assert!(
+                matches!(
+                    outcome,
+                    Some(IndexBuildOutcome::Written { keys: 10_000, .. })
+                ),
+                "{outcome:?}"
+            );
+            for i in 0..500u32 {
+                store
+                    .put(key(&i.to_le_bytes()), b"after the index")
+                    .await
+                    .unwrap();
+            }
+            assert!(store.delete(key(&600u32.to_le_bytes())).await.unwrap());
+            let second = store.seal().unwrap().durable().await.unwrap();
+            store.release(&first);
+            drop(store);
+            disk.crash(4096);
+            let name = crate::index_file::index_file_name(first.seq);
+            let check = |store: Store<SimDisk>| async move {
+                assert_eq!(store.stats().keys, 9_999);
+                assert!(
+                    store
+                        .get(key(&600u32.to_le_bytes()))
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+                let v = store.get(key(&7u32.to_le_bytes())).await.unwrap().unwrap();
+                assert_eq!(&*v, b"after the index");
+                let v = store
+                    .get(key(&9_999u32.to_le_bytes()))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(&*v, &[29_999u32 as u8; 60][..]);
+                store.scrub().await.unwrap();
+            };
+            let (store, report) = Store::open_on(disk.clone(), small(), Some(&second))
+                .await
+                .unwrap();
+            let used = report.index_file.clone().expect("index file used");
+            assert_eq!(used.seq, first.seq);
+            assert!(report.index_fallbacks.is_empty());
+            assert!(
+                report.frames < 1_000,
+                "only the tail is replayed: {report:?}"
+            );
+            check(store).await;
+            disk.crash(4096);
+            assert!(disk.flip_bit(&name, 100, 3));
+            let (store, report) = Store::open_on(disk.clone(), small(), Some(&second))
+                .await
+                .unwrap();
+            assert!(report.index_file.is_none());
+            assert_eq!(report.index_fallbacks.len(), 1, "{report:?}");
+            assert!(
+                report.index_fallbacks[0].reason.contains("crc"),
+                "{report:?}"
+            );
+            assert!(report.frames >= 30_000, "full scan");
+            check(store).await;
         });
     }
 }

@@ -22,7 +22,9 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig};
+use corestrom_storage::{
+    IndexFilePolicy, KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig,
+};
 use glommio::{LocalExecutorBuilder, Placement};
 
 /// Executors opening stores at the same time (the kill test runs three shards).
@@ -60,6 +62,7 @@ fn config() -> StoreConfig {
         segment_bytes: 2 << 20,
         memory_budget_bytes: 1 << 20,
         compaction_live_ratio: 0.5,
+        index_files: IndexFilePolicy::EverySeal,
     }
 }
 

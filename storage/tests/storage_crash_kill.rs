@@ -15,7 +15,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig};
+use corestrom_storage::{
+    IndexFilePolicy, KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig,
+};
 
 const ENV_CHILD: &str = "CORESTROM_CRASH_CHILD";
 const SEAL_EVERY: u64 = 300;
@@ -64,6 +66,7 @@ fn config() -> StoreConfig {
         segment_bytes: 4 << 20,
         memory_budget_bytes: 1 << 20,
         compaction_live_ratio: 0.5,
+        index_files: IndexFilePolicy::EverySeal,
     }
 }
 

@@ -2,12 +2,17 @@
 //! position is detected, nothing is silently accepted, nothing panics, and recovery reaches the
 //! last durable position or says exactly why (file and offset) it cannot.
 //!
-//! How: 1,200 seeded cases on `SimDisk`, each writing and sealing against a model, with one
-//! fault: a failed write, a failed fsync, a lost (acknowledged but never durable) write, a bit
-//! flip before the durable length of a segment, or a crash that tears unsynced writes at 512 B
-//! or 4 KiB. Then crash, reopen at the last position whose seal completed, and compare. The
-//! store has no index files (recovery rebuilds the index by scanning), so all faults hit
-//! segment files. Counts are printed and asserted.
+//! How: 1,200 seeded cases on `SimDisk`, each writing and sealing against a model with an index
+//! file built at every seal (`IndexFilePolicy::EverySeal`), with one fault aimed at either the
+//! segment files or the index files: a failed write, a failed fsync, a lost (acknowledged but
+//! never durable) write, a bit flip before the durable length (of a segment, or of the index
+//! file recovery would start from), or a crash that tears unsynced writes at 512 B or 4 KiB
+//! (for index files, after an fsync that lied, so a file the store counts as written is torn).
+//! Every case then crashes (tearing or dropping whatever is unsynced, index files included),
+//! reopens at the last position whose seal completed, reads everything back and scrubs.
+//! Detection may happen at open, at a read (frame crc) or at the scrub; a damaged index file
+//! must show up in the recovery report's fallbacks with the data still exact. Counts per fault
+//! and per kind of file are printed and asserted.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
@@ -15,7 +20,8 @@ use std::panic::AssertUnwindSafe;
 
 use corestrom_storage::disk_sim::SimDisk;
 use corestrom_storage::{
-    KeyGroup, OperatorId, Position, Prefix, StateKey, StorageError, Store, StoreConfig,
+    IndexFilePolicy, KeyGroup, OperatorId, Position, Prefix, StateKey, StorageError, Store,
+    StoreConfig,
 };
 use futures_lite::FutureExt;
 
@@ -41,6 +47,10 @@ struct Tally {
     recovered_exactly: u64,
     reported_corrupt: u64,
     fail_stops_observed: u64,
+    /// Recoveries that started from an index file.
+    opened_from_index: u64,
+    /// Index files recovery rejected (and reported).
+    index_fallbacks: u64,
     panics: u64,
 }
 
@@ -63,6 +73,7 @@ fn config() -> StoreConfig {
         segment_bytes: 2 << 20,
         memory_budget_bytes: 64 << 10,
         compaction_live_ratio: 0.5,
+        index_files: IndexFilePolicy::EverySeal,
     }
 }
 
@@ -108,12 +119,61 @@ async fn workload(
                 store.release(&old);
             }
             durable.1 = live.clone();
+            // Often let the seal's index-file build finish, so index files are written (and
+            // hit by faults) regularly rather than only when the workload happens to yield.
+            if rng.below(3) != 0 {
+                store.wait_index_file().await;
+            }
         }
         if rng.below(400) == 0 {
             store.compact().await?;
         }
     }
     Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Segments,
+    IndexFiles,
+}
+
+fn file_class(name: &str) -> &'static str {
+    if name.starts_with("idx-") {
+        "index file"
+    } else {
+        "segment"
+    }
+}
+
+/// The index file recovery at `position` would try first: the newest with seq <= the
+/// position's, and the byte length its header declares.
+async fn candidate_index(disk: &SimDisk, position: &Position) -> Option<(String, u64)> {
+    use corestrom_storage::disk::{Disk, DiskFile};
+    use corestrom_storage::index_file::INDEX_TOTAL_BYTES_OFFSET;
+    let mut names: Vec<String> = disk
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("idx-"))
+        .filter(|n| n[4..24].parse::<u64>().unwrap() <= position.seq)
+        .collect();
+    names.sort();
+    let name = names.pop()?;
+    let file = disk.open(&name).await.unwrap();
+    let head = file.read_at(0, 4096).await.unwrap();
+    let total = head
+        .get(INDEX_TOTAL_BYTES_OFFSET..INDEX_TOTAL_BYTES_OFFSET + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
+    let total = total.min(disk.durable_len(&name).unwrap_or(0));
+    (total > 0).then_some((name, total))
+}
+
+/// Reads everything back and scrubs: the first corruption error, if any.
+async fn read_and_scrub(store: &Store<SimDisk>) -> Result<Model, StorageError> {
+    let got = read_all(store).await?;
+    store.scrub().await?;
+    Ok(got)
 }
 
 async fn run_case(seed: u64, tally: &mut Tally) {
@@ -125,6 +185,11 @@ async fn run_case(seed: u64, tally: &mut Tally) {
         3 => Fault::FlipBit,
         _ => Fault::TornCrash,
     };
+    let target = if (seed / 5).is_multiple_of(2) {
+        Target::Segments
+    } else {
+        Target::IndexFiles
+    };
     let disk = SimDisk::new(seed);
     let (store, _) = Store::open_on(disk.clone(), config(), None).await.unwrap();
     let mut live = Model::new();
@@ -132,6 +197,10 @@ async fn run_case(seed: u64, tally: &mut Tally) {
     workload(&store, &mut rng, 300, &mut live, &mut durable)
         .await
         .unwrap();
+    disk.aim(Some(match target {
+        Target::Segments => "seg-",
+        Target::IndexFiles => "idx-",
+    }));
     match fault {
         Fault::FailWrite => disk.fail_nth_write(1 + rng.below(4)),
         Fault::FailSync => disk.fail_nth_sync(1 + rng.below(3)),
@@ -152,8 +221,6 @@ async fn run_case(seed: u64, tally: &mut Tally) {
         },
         Err(e) => Err(e),
     };
-    let stats = disk.stats();
-    let injected = stats.writes_failed + stats.syncs_failed + stats.writes_lost;
     if let Err(e) = &result {
         assert!(
             matches!(
@@ -171,8 +238,30 @@ async fn run_case(seed: u64, tally: &mut Tally) {
         );
         assert!(store.seal().is_err(), "seal accepted after {e}");
     }
+    if target == Target::IndexFiles && fault != Fault::TornCrash {
+        // A failed or lost index-file write costs recovery time, never the log.
+        assert!(result.is_ok(), "seed {seed}: index fault stopped the store");
+    }
+    if result.is_ok() && fault == Fault::TornCrash && target == Target::IndexFiles {
+        // The index file of the last durable position gets an fsync that lies: the store
+        // counts it as written, and the crash below tears or drops its unsynced writes.
+        store.wait_index_file().await;
+        disk.lie_on_nth_sync(1);
+        let pos = store.seal().unwrap().durable().await.unwrap();
+        if let Some(old) = durable.0.replace(pos) {
+            store.release(&old);
+        }
+        durable.1 = live.clone();
+        store.wait_index_file().await;
+    }
     if result.is_ok() {
-        // Unsynced writes for the crash to tear: enough puts to fill a few write buffers.
+        // Half the time, let the last build finish so an index file is durable at the crash.
+        if rng.below(2) == 0 {
+            store.wait_index_file().await;
+        }
+        // A seal whose index-file build may still be in flight at the crash, then unsynced
+        // writes for the crash to tear: enough puts to fill a few write buffers.
+        drop(store.seal().unwrap());
         for i in 0..(400 + rng.below(800)) {
             let key = format!("key-{}", rng.below(300)).into_bytes();
             store
@@ -180,73 +269,97 @@ async fn run_case(seed: u64, tally: &mut Tally) {
                 .await
                 .unwrap();
         }
-        // Let the writer task issue the queued writes before the power goes.
-        glommio::timer::sleep(std::time::Duration::from_micros(1)).await;
+        // Let the writer task (and maybe the build) issue queued writes before the power goes.
+        let pause = [1, 300, 2_000][rng.below(3) as usize];
+        glommio::timer::sleep(std::time::Duration::from_micros(pause)).await;
     }
     drop(store);
     let sector = if rng.below(2) == 0 { 512 } else { 4096 };
-    let crash = disk.crash(sector);
-    let mut flipped_before_position = None;
+    disk.crash(sector);
+    let mut flipped = None;
     if fault == Fault::FlipBit
         && let Some(pos) = &durable.0
     {
-        let (segment, len) = pos.segments[rng.below(pos.segments.len() as u64) as usize];
-        let offset = rng.below(len);
-        assert!(disk.flip_bit(&segment.file_name(), offset, rng.below(8) as u8));
-        flipped_before_position = Some((segment.file_name(), offset));
+        let spot = match target {
+            Target::Segments => {
+                let (segment, len) = pos.segments[rng.below(pos.segments.len() as u64) as usize];
+                Some((segment.file_name(), rng.below(len)))
+            }
+            Target::IndexFiles => candidate_index(&disk, pos)
+                .await
+                .map(|(name, total)| (name, rng.below(total))),
+        };
+        if let Some((name, offset)) = spot {
+            assert!(disk.flip_bit(&name, offset, rng.below(8) as u8));
+            flipped = Some((name, offset));
+        }
     }
-    let kind = format!("{fault:?}");
-    let counted = match fault {
-        Fault::FlipBit => u64::from(flipped_before_position.is_some()),
-        Fault::TornCrash => crash.torn + crash.dropped,
-        _ => injected,
-    };
-    *tally.injected.entry(kind).or_default() += counted;
-    if fault != Fault::TornCrash {
-        // Every case also crashes with unsynced writes in flight; count those tears too.
+    for f in disk.fault_log() {
         *tally
             .injected
-            .entry("TornOrDroppedAtCrash(other cases)".into())
-            .or_default() += crash.torn + crash.dropped;
+            .entry(format!("{} on {}", f.kind, file_class(&f.file)))
+            .or_default() += 1;
     }
-    tally.corruptions_before_position += u64::from(flipped_before_position.is_some());
+    if let Some((name, _)) = &flipped {
+        *tally
+            .injected
+            .entry(format!("bit-flip on {}", file_class(name)))
+            .or_default() += 1;
+        tally.corruptions_before_position += 1;
+    }
 
     let opened = Store::open_on(disk.clone(), config(), durable.0.as_ref()).await;
+    let detected = |file: &str, offset: u64, tally: &mut Tally| {
+        let Some((name, at)) = &flipped else {
+            assert!(
+                fault == Fault::LoseWrite && target == Target::Segments,
+                "seed {seed}: corruption without a corrupting fault: {file}@{offset}"
+            );
+            return;
+        };
+        assert!(
+            file.ends_with(name.as_str()),
+            "seed {seed}: reported {file}, flipped {name}"
+        );
+        assert!(
+            offset <= *at,
+            "seed {seed}: reported offset {offset} after the flip at {at}"
+        );
+        tally.corruptions_detected += 1;
+    };
     match opened {
-        Ok((store, _)) => {
-            let got = read_all(&store).await;
-            match got {
-                Ok(got) if got == durable.1 && flipped_before_position.is_none() => {
+        Ok((store, report)) => {
+            tally.opened_from_index += u64::from(report.index_file.is_some());
+            tally.index_fallbacks += report.index_fallbacks.len() as u64;
+            let index_flip = flipped
+                .as_ref()
+                .filter(|(name, _)| name.starts_with("idx-"));
+            if let Some((name, _)) = index_flip {
+                // The damaged index file is rejected by its crc, and the data is still exact.
+                assert!(
+                    report
+                        .index_fallbacks
+                        .iter()
+                        .any(|f| f.file.ends_with(name.as_str())),
+                    "seed {seed}: flipped index file {name} not rejected: {report:?}"
+                );
+                tally.corruptions_detected += 1;
+            }
+            match read_and_scrub(&store).await {
+                Ok(got) if got == durable.1 && (flipped.is_none() || index_flip.is_some()) => {
                     tally.recovered_exactly += 1
                 }
                 Ok(_) => tally.silently_accepted += 1,
-                Err(e) if e.is_corruption() => tally.reported_corrupt += 1,
+                Err(StorageError::Corrupt { file, offset, .. }) => {
+                    tally.reported_corrupt += 1;
+                    detected(&file, offset, tally);
+                }
                 Err(e) => panic!("seed {seed}: unexpected read error {e}"),
             }
         }
-        Err(StorageError::Corrupt {
-            file,
-            offset,
-            reason,
-        }) => {
+        Err(StorageError::Corrupt { file, offset, .. }) => {
             tally.reported_corrupt += 1;
-            if let Some((name, at)) = &flipped_before_position {
-                assert!(
-                    file.ends_with(name.as_str()),
-                    "seed {seed}: reported {file}, flipped {name}"
-                );
-                assert!(
-                    offset <= *at,
-                    "seed {seed}: reported offset {offset} after the flip at {at} ({reason})"
-                );
-                tally.corruptions_detected += 1;
-            } else {
-                assert_eq!(
-                    fault,
-                    Fault::LoseWrite,
-                    "seed {seed}: corruption without a corrupting fault: {file}@{offset} {reason}"
-                );
-            }
+            detected(&file, offset, tally);
         }
         Err(e) => panic!("seed {seed}: recovery failed without naming a corruption: {e}"),
     }
@@ -281,5 +394,16 @@ fn injected_faults_are_detected_or_survived() {
         "every flip before the position detected"
     );
     assert!(total >= 1000, "only {total} faults injected");
+    let on_index: u64 = tally
+        .injected
+        .iter()
+        .filter(|(k, _)| k.ends_with("index file"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(on_index >= 300, "only {on_index} faults hit index files");
+    assert!(
+        tally.opened_from_index > CASES / 2,
+        "index files rarely used"
+    );
     assert_eq!(tally.recovered_exactly + tally.reported_corrupt, CASES);
 }

@@ -7,7 +7,9 @@
 //! Run: `cargo bench -p corestrom-bench-storage`. Environment knobs: `STORAGE_BENCH_KEYS`
 //! (default 1,000,000), `STORAGE_BENCH_OPS` (2,000,000), `STORAGE_BENCH_RECOVERY_MIB` (1024),
 //! `STORAGE_BENCH_DIR` (the system temp dir), `STORAGE_BENCH_ONLY` (comma-separated subset of
-//! `throughput,seal,recovery`), `STORAGE_BENCH_ENGINES` (subset of `hashmap,corestrom,fjall`).
+//! `throughput,seal,recovery`), `STORAGE_BENCH_ENGINES` (subset of `hashmap,corestrom,fjall`),
+//! `STORAGE_BENCH_INDEX_FILES` (`auto` or `never`: the stores' index-file policy in the
+//! throughput and seal runs), `STORAGE_BENCH_RECOVERY_ROUNDS` (3).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::cell::{Cell, RefCell};
@@ -17,11 +19,23 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corestrom_bench_storage::{KEY_BYTES, Rng, VALUE_BYTES, Zipf, key, mops, value};
-use corestrom_storage::{KeyGroup, OperatorId, StateKey, Store, StoreConfig};
+use corestrom_storage::{
+    IndexFilePolicy, KeyGroup, OperatorId, Position, RecoveryReport, StateKey, Store, StoreConfig,
+};
 use glommio::io::{DmaFile, OpenOptions};
 use hdrhistogram::Histogram;
 
 const FRAME_BYTES: u64 = 20 + KEY_BYTES as u64 + VALUE_BYTES as u64;
+
+/// The store configuration of every corestrom run: the defaults, with the index-file policy
+/// from `STORAGE_BENCH_INDEX_FILES` (`auto`, the default, or `never`).
+fn store_config() -> StoreConfig {
+    let mut config = StoreConfig::default();
+    if std::env::var("STORAGE_BENCH_INDEX_FILES").as_deref() == Ok("never") {
+        config.index_files = IndexFilePolicy::Never;
+    }
+    config
+}
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -197,7 +211,7 @@ async fn throughput(base: &Path, keys: &Keys, ops: u64) {
             let dir = fresh_dir(base, "corestrom");
             let config = StoreConfig {
                 memory_budget_bytes: budget as usize,
-                ..StoreConfig::default()
+                ..store_config()
             };
             let store = Store::create(&dir, config).await.unwrap();
             let compactor = compact.then(|| store.spawn_compactor(Duration::from_millis(100)));
@@ -238,7 +252,7 @@ async fn throughput(base: &Path, keys: &Keys, ops: u64) {
 
 async fn seal_latency(base: &Path, keys: &Keys) {
     let dir = fresh_dir(base, "seal");
-    let store = Store::create(&dir, StoreConfig::default()).await.unwrap();
+    let store = Store::create(&dir, store_config()).await.unwrap();
     let stop = Rc::new(Cell::new(false));
     let puts = Rc::new(Cell::new(0u64));
     let writer = {
@@ -334,6 +348,38 @@ async fn sequential_read_bandwidth(dir: &Path) -> (u64, Duration) {
     (total, started.elapsed())
 }
 
+/// Opens the store at `position` and returns the report; `hide_index` moves the index files
+/// out of the directory first (and back after), so the open scans the whole log as before
+/// index files existed.
+async fn timed_open(
+    dir: &Path,
+    config: StoreConfig,
+    position: &Position,
+    hide_index: bool,
+) -> RecoveryReport {
+    let hidden = dir.with_extension("hidden");
+    let _ = std::fs::remove_dir_all(&hidden);
+    std::fs::create_dir_all(&hidden).unwrap();
+    let index_files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with("idx-"))
+        .collect();
+    if hide_index {
+        for name in &index_files {
+            std::fs::rename(dir.join(name), hidden.join(name)).unwrap();
+        }
+    }
+    let (store, report) = Store::open(dir, config, position).await.unwrap();
+    drop(store);
+    if hide_index {
+        for name in &index_files {
+            std::fs::rename(hidden.join(name), dir.join(name)).unwrap();
+        }
+    }
+    report
+}
+
 async fn recovery(base: &Path, mib: u64) {
     let dir = fresh_dir(base, "recovery");
     let config = StoreConfig::default();
@@ -345,33 +391,60 @@ async fn recovery(base: &Path, mib: u64) {
     }
     let position = store.seal().unwrap().durable().await.unwrap();
     let load = started.elapsed();
+    let built = Instant::now();
+    let outcome = store.wait_index_file().await;
+    let build = built.elapsed();
     let state_bytes: u64 = position.segments.iter().map(|(_, len)| *len).sum();
+    let index_bytes: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("idx-"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
     drop(store);
-    let (reopened, report) = Store::open(&dir, config, &position).await.unwrap();
-    assert_eq!(report.keys as u64, n);
-    drop(reopened);
+    let rounds = env("STORAGE_BENCH_RECOVERY_ROUNDS", 3);
+    let (mut scan, mut indexed) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let report = timed_open(&dir, config, &position, true).await;
+        assert_eq!(report.keys as u64, n);
+        assert!(report.index_file.is_none());
+        scan.push(report.elapsed.as_secs_f64());
+        let report = timed_open(&dir, config, &position, false).await;
+        assert_eq!(report.keys as u64, n);
+        assert!(report.index_file.is_some(), "{:?}", report.index_fallbacks);
+        indexed.push(report.elapsed.as_secs_f64());
+    }
     let (read, read_time) = sequential_read_bandwidth(&dir).await;
     let bandwidth = read as f64 / read_time.as_secs_f64();
     let floor = state_bytes as f64 / bandwidth;
-    let ratio = report.elapsed.as_secs_f64() / floor;
     println!("## recovery\n");
     println!(
-        "{n} keys loaded in {:.1} s ({:.2} M puts/s), sealed; then `Store::open` at that position (verify every crc, rebuild the index).\n",
+        "{n} keys loaded in {:.1} s ({:.2} M puts/s), sealed; the seal's index-file build ({outcome:?}, {:.0} MiB) finished {:.2} s after the seal was durable. Then `Store::open` at that position, alternately without the index file (full scan: verify every crc, rebuild the index) and with it (load the index file, verify the segment headers and the frames after it), {rounds} rounds.\n",
         load.as_secs_f64(),
-        mops(n, load)
+        mops(n, load),
+        index_bytes as f64 / 1048576.0,
+        build.as_secs_f64(),
     );
     println!(
-        "| state bytes | recovery time | O_DIRECT sequential read bandwidth (4 MiB reads, depth 4, same files) | state / bandwidth | recovery / floor |"
+        "| open | state bytes | recovery times (s) | O_DIRECT sequential read bandwidth (4 MiB reads, depth 4, same files) | state / bandwidth | recovery / floor |"
     );
-    println!("|---|---|---|---|---|");
-    println!(
-        "| {:.0} MiB | {:.2} s | {:.0} MiB/s | {:.2} s | {:.2}x (target <= 1.5x) |\n",
-        state_bytes as f64 / 1048576.0,
-        report.elapsed.as_secs_f64(),
-        bandwidth / 1048576.0,
-        floor,
-        ratio
-    );
+    println!("|---|---|---|---|---|---|");
+    for (name, times) in [
+        ("full scan (before)", &scan),
+        ("index file (after)", &indexed),
+    ] {
+        let list: Vec<String> = times.iter().map(|t| format!("{t:.2}")).collect();
+        let ratios: Vec<String> = times.iter().map(|t| format!("{:.2}x", t / floor)).collect();
+        println!(
+            "| {name} | {:.0} MiB | {} | {:.0} MiB/s | {:.2} s | {} (target <= 1.5x) |",
+            state_bytes as f64 / 1048576.0,
+            list.join(" / "),
+            bandwidth / 1048576.0,
+            floor,
+            ratios.join(" / "),
+        );
+    }
+    println!();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
