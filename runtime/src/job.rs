@@ -16,7 +16,9 @@ use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::checkpoint::state_store::ShardStateStore;
+use crate::checkpoint::savepoint::load::Savepoint;
+use crate::checkpoint::savepoint::{SavepointMode, SavepointOutcome, SavepointRequest};
+use crate::checkpoint::state_store::{RestoredState, ShardStateStore};
 use crate::checkpoint::{CheckpointControl, Manifest, ShardCheckpoints};
 use crate::config::{JobConfig, Pinning, allowed_cpus};
 use crate::error::{JobError, ShardId};
@@ -24,6 +26,7 @@ use crate::graph::{JobGraph, ShardBuild, ShardCheckpointing};
 use crate::metrics::ShardMetrics;
 use crate::park::Parker;
 use crate::source::SplitContext;
+use crate::state::snapshot::OperatorState;
 use crate::time::Clock;
 
 /// Shared by all shards of a job: the stop flag, the first failure, and everyone's parker.
@@ -85,6 +88,11 @@ pub struct JobReport {
     /// For a checkpointing job: the synchronous part of every keyed-state snapshot an operator
     /// instance took at a barrier (empty without keyed state).
     pub snapshot_pauses: Option<Vec<crate::checkpoint::SnapshotPause>>,
+    /// Every savepoint this run took or failed to take (empty without checkpoints).
+    pub savepoints: Vec<SavepointOutcome>,
+    /// True when the job ended because it stopped with a savepoint (its inputs may not have
+    /// ended).
+    pub stopped_with_savepoint: bool,
 }
 
 /// A running job.
@@ -101,6 +109,36 @@ impl JobHandle {
     /// already failed or finished.
     pub fn cancel(&self) {
         self.control.stop();
+    }
+
+    /// Asks for a savepoint into `dir` (created; it must not hold one yet), taken as the next
+    /// checkpoint. With `SavepointMode::Stop` the job ends once the savepoint is complete and
+    /// its output committed. The outcome is in [`JobHandle::savepoints`] and the report.
+    ///
+    /// # Errors
+    /// The job does not checkpoint.
+    pub fn savepoint(
+        &self,
+        dir: impl Into<std::path::PathBuf>,
+        mode: SavepointMode,
+    ) -> Result<(), JobError> {
+        let checkpoints = self.control.checkpoints.as_ref().ok_or_else(|| {
+            JobError::Config("savepoints need checkpointing (a state directory)".into())
+        })?;
+        checkpoints.request_savepoint(SavepointRequest {
+            dir: dir.into(),
+            mode,
+        });
+        self.control.wake_all();
+        Ok(())
+    }
+
+    /// The savepoints taken (or failed) so far.
+    pub fn savepoints(&self) -> Vec<SavepointOutcome> {
+        self.control
+            .checkpoints
+            .as_ref()
+            .map_or_else(Vec::new, |c| c.savepoints())
     }
 
     /// A handle that cancels the job from another thread.
@@ -148,6 +186,16 @@ impl JobHandle {
         let cores = self.shards.min(crate::config::available_cores());
         let checkpoint_durations_us = self.control.checkpoints.as_ref().map(|c| c.durations_us());
         let snapshot_pauses = self.control.checkpoints.as_ref().map(|c| c.snapshots());
+        let savepoints = self
+            .control
+            .checkpoints
+            .as_ref()
+            .map_or_else(Vec::new, |c| c.savepoints());
+        let stopped_with_savepoint = self
+            .control
+            .checkpoints
+            .as_ref()
+            .is_some_and(|c| c.stop_after().is_some());
         Ok(JobReport {
             elapsed,
             shards: self.shards,
@@ -156,6 +204,8 @@ impl JobHandle {
             per_shard,
             checkpoint_durations_us,
             snapshot_pauses,
+            savepoints,
+            stopped_with_savepoint,
         })
     }
 }
@@ -184,7 +234,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
     }
     let shards = config.shards;
     let parkers: Vec<Arc<Parker>> = (0..shards).map(|_| Arc::new(Parker::new())).collect();
-    let restore = restore_point(&config)?;
+    let (restore, savepoint) = restore_point(&config)?;
     let checkpoints = config.checkpoint.as_ref().map(|c| {
         let restored = restore.as_ref().map_or(0, |m| m.checkpoint);
         Arc::new(CheckpointControl::new(
@@ -241,6 +291,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
         let levels = Arc::clone(&levels);
         let names = Arc::clone(&names);
         let restore = restore.clone();
+        let savepoint = savepoint.clone();
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("corestrom-shard-{shard}"))
             // The shard loop parks itself; glommio's own spinning would only burn the core.
@@ -270,6 +321,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                             c.completed(),
                         ))),
                         restore: restore.clone(),
+                        savepoint: savepoint.clone(),
                     }
                 });
                 let build = ShardBuild {
@@ -329,10 +381,13 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
 const STORE_PREEMPT_TIMER: Duration = Duration::from_micros(500);
 
 /// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer
-/// ones are reported on stderr and skipped).
-fn restore_point(config: &JobConfig) -> Result<Option<Arc<Manifest>>, JobError> {
+/// ones are reported on stderr and skipped); without one, the configured savepoint (with the
+/// savepoint itself, whose state the shards load).
+fn restore_point(
+    config: &JobConfig,
+) -> Result<(Option<Arc<Manifest>>, Option<Arc<Savepoint>>), JobError> {
     let Some(checkpoint) = &config.checkpoint else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let dir = checkpoint.manifest_dir();
     let (newest, skipped) = crate::checkpoint::manifest::newest_valid(&dir).map_err(|e| {
@@ -342,11 +397,20 @@ fn restore_point(config: &JobConfig) -> Result<Option<Arc<Manifest>>, JobError> 
         eprintln!("corestrom: skipping a checkpoint that does not verify: {error}");
     }
     let Some(manifest) = newest else {
-        return Ok(None);
+        return restore_savepoint(config, checkpoint.from_savepoint.as_deref());
     };
+    if let Some(savepoint) = &checkpoint.from_savepoint {
+        eprintln!(
+            "corestrom: {} holds checkpoints; resuming from checkpoint {} instead of savepoint {}",
+            checkpoint.state_dir.display(),
+            manifest.checkpoint,
+            savepoint.display()
+        );
+    }
     if manifest.shards != config.shards {
         return Err(JobError::Checkpoint(format!(
-            "checkpoint {} was taken with {} shards, the job has {}; restore it with the same shard count",
+            "checkpoint {} was taken with {} shards, the job has {}; restore it with the same shard count \
+             (or take a savepoint and restore that with another one)",
             manifest.checkpoint, manifest.shards, config.shards
         )));
     }
@@ -356,7 +420,32 @@ fn restore_point(config: &JobConfig) -> Result<Option<Arc<Manifest>>, JobError> 
             manifest.checkpoint, manifest.max_key_groups, config.max_key_groups
         )));
     }
-    Ok(Some(Arc::new(manifest)))
+    Ok((Some(Arc::new(manifest)), None))
+}
+
+/// The savepoint in `dir` as the restore point: its manifest (with the shard count of the job
+/// that took it) and the savepoint, verified.
+fn restore_savepoint(
+    config: &JobConfig,
+    dir: Option<&std::path::Path>,
+) -> Result<(Option<Arc<Manifest>>, Option<Arc<Savepoint>>), JobError> {
+    let Some(dir) = dir else {
+        return Ok((None, None));
+    };
+    let savepoint = Savepoint::open(dir)
+        .map_err(|e| JobError::Checkpoint(format!("restoring savepoint: {e}")))?;
+    let manifest = &savepoint.manifest.checkpoint;
+    if manifest.max_key_groups != config.max_key_groups {
+        return Err(JobError::Checkpoint(format!(
+            "savepoint {} was taken with {} key groups, the job has {}: key groups are the unit \
+             of rescaling and cannot change",
+            dir.display(),
+            manifest.max_key_groups,
+            config.max_key_groups
+        )));
+    }
+    let manifest = Arc::new(manifest.clone());
+    Ok((Some(manifest), Some(Arc::new(savepoint))))
 }
 
 async fn run_shard(
@@ -413,11 +502,14 @@ async fn open_state_store(
         return Ok(None);
     };
     if !graph.has_snapshotted_state() {
-        let restored_state = checkpointing
-            .restore
-            .as_ref()
-            .and_then(|m| m.per_shard[build.split.shard].store.as_ref())
-            .is_some_and(|s| !s.operators.is_empty());
+        let restored_state = match &checkpointing.savepoint {
+            Some(savepoint) => savepoint.has_keyed_state(),
+            None => checkpointing
+                .restore
+                .as_ref()
+                .and_then(|m| m.per_shard[build.split.shard].store.as_ref())
+                .is_some_and(|s| !s.operators.is_empty()),
+        };
         if restored_state {
             return Err(JobError::Checkpoint(
                 "the restored checkpoint holds keyed state, but this job keeps none: \
@@ -428,6 +520,9 @@ async fn open_state_store(
         return Ok(None);
     }
     let shard = build.split.shard;
+    if let Some(savepoint) = checkpointing.savepoint.clone() {
+        return open_from_savepoint(&savepoint, build).await.map(Some);
+    }
     let restore = match &checkpointing.restore {
         Some(manifest) => match &manifest.per_shard[shard].store {
             Some(store) => Some((manifest.checkpoint, store)),
@@ -445,6 +540,47 @@ async fn open_state_store(
     let (store, restored) = ShardStateStore::open(&state_dir, shard, restore).await?;
     build.restored_state = std::cell::RefCell::new(restored);
     Ok(Some(store))
+}
+
+/// Opens a fresh store for the shard and loads into it the savepoint's state of the key groups
+/// the shard owns now (see `checkpoint::savepoint`).
+async fn open_from_savepoint(
+    savepoint: &Savepoint,
+    build: &mut ShardBuild,
+) -> Result<ShardStateStore, JobError> {
+    if !savepoint.has_keyed_state() {
+        return Err(JobError::Checkpoint(format!(
+            "savepoint {} holds no keyed state, but this job keeps keyed state: restore a \
+             savepoint of the same job graph",
+            savepoint.dir.display()
+        )));
+    }
+    let shard = build.split.shard;
+    let groups =
+        crate::hash::key_group_range(shard, build.config.max_key_groups, build.config.shards);
+    let loaded = savepoint
+        .key_groups(groups.start, groups.end)
+        .map_err(|e| JobError::Checkpoint(format!("restoring savepoint: {e}")))?;
+    let state: Vec<OperatorState> = loaded
+        .into_iter()
+        .map(|o| OperatorState {
+            operator: o.operator,
+            name: o.key,
+            groups: o.groups.into(),
+        })
+        .collect();
+    let checkpointing = build.checkpointing.as_ref().expect("checked by the caller");
+    let state_dir = checkpointing.control.config().state_dir.clone();
+    let (mut store, _) = ShardStateStore::open(&state_dir, shard, None).await?;
+    store.seed(&state).await?;
+    let restored = RestoredState::from_operators(
+        state
+            .into_iter()
+            .map(|o| (o.operator, o.name, o.groups.to_vec()))
+            .collect(),
+    );
+    build.restored_state = std::cell::RefCell::new(restored);
+    Ok(store)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -143,7 +143,9 @@ pub(crate) async fn run(
         coordinator: build.split.shard == 0,
         committed: c.control.completed(),
         final_committed: false,
+        stopped: false,
     });
+    let mut stopped_with_savepoint = false;
     loop {
         if control.is_stopping() {
             return Err(JobError::Cancelled);
@@ -156,6 +158,12 @@ pub(crate) async fn run(
         let mut progress = false;
         if let Some(turn) = checkpoints.as_mut() {
             progress |= turn.run(&mut build, &control)?;
+            if turn.stopped {
+                // Stop with savepoint: its output is committed; what came after its barrier
+                // stays uncommitted for the restored job to discard.
+                stopped_with_savepoint = true;
+                break;
+            }
             if let Some(store) = store.as_mut() {
                 progress |= turn.persist_state(store, &build)?;
             }
@@ -258,7 +266,11 @@ pub(crate) async fn run(
         glommio::yield_if_needed().await;
     }
     op_scope::enter(NO_OPERATOR);
-    for finished in &build.sinks_finished {
+    for finished in build
+        .sinks_finished
+        .iter()
+        .filter(|_| !stopped_with_savepoint)
+    {
         assert!(
             finished.get(),
             "every driver finished, so every sink saw its end"
@@ -275,6 +287,8 @@ struct CheckpointTurn {
     coordinator: bool,
     committed: u64,
     final_committed: bool,
+    /// The job stops with a savepoint this shard committed: leave the loop.
+    stopped: bool,
 }
 
 impl CheckpointTurn {
@@ -319,6 +333,12 @@ impl CheckpointTurn {
             }
             self.committed = completed;
             progress = true;
+        }
+        if let Some(stop) = self.control.stop_after()
+            && self.committed >= stop
+        {
+            self.stopped = true;
+            return Ok(true);
         }
         if !self.final_committed
             && self.control.final_complete()

@@ -135,16 +135,38 @@ impl PartFiles {
         }
     }
 
-    /// Resolves what a previous run of this shard left (see the module doc).
+    /// Resolves what a previous run of this shard left (see the module doc), and, after a
+    /// restore with another shard count, what the old shards this one adopted left
+    /// (`RestoredCheckpoint::adopted_shards`).
     ///
     /// # Errors
     /// A file cannot be renamed or deleted.
     pub fn recover(&mut self, restored: Option<&RestoredCheckpoint>) -> Result<(), OperatorError> {
         // Whatever this writer has open belongs to no checkpoint yet: it is discarded below.
         self.current = None;
+        let mut shards = vec![self.shard];
+        if let Some(r) = restored {
+            shards.extend(r.adopted_shards.iter().filter(|&&s| s != self.shard));
+        }
+        let mut changed = false;
+        for shard in shards {
+            changed |= self.recover_shard(shard, restored)?;
+        }
+        if changed {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves the files of `shard`; true when it renamed or deleted one.
+    fn recover_shard(
+        &self,
+        shard: usize,
+        restored: Option<&RestoredCheckpoint>,
+    ) -> Result<bool, OperatorError> {
         let entries =
             fs::read_dir(&self.dir).map_err(io(format!("listing {}", self.dir.display())))?;
-        let prefix = format!("part-{:05}", self.shard);
+        let prefix = format!("part-{shard:05}");
         let mut changed = false;
         for entry in entries {
             let entry = entry.map_err(io(format!("listing {}", self.dir.display())))?;
@@ -186,10 +208,7 @@ impl PartFiles {
                 (false, _) => {}
             }
         }
-        if changed {
-            sync_dir(&self.dir)?;
-        }
-        Ok(())
+        Ok(changed)
     }
 }
 
