@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::constants::SPLIT_POLL_RECORDS;
 use crate::element::Record;
 use crate::error::OperatorError;
 use crate::source::{SourcePoll, SourceReader, SplitContext};
@@ -118,12 +119,27 @@ impl RestoredSplits {
     }
 }
 
-/// Reads several splits on one shard, one split per poll in turn.
+/// Reads several splits on one shard.
+///
+/// Each poll reads one split: the one whose last record has the smallest timestamp (ties in
+/// turn), at most [`SPLIT_POLL_RECORDS`] records while several splits are open. This keeps the
+/// splits of a shard close in event time, so a bounded-out-of-orderness watermark generated
+/// after the source stays valid when its bound covers one poll's worth of a split (Flink keeps
+/// a watermark per split instead; here watermarks are generated downstream of the source).
+/// Each split's own order is kept.
 pub struct MultiSplitReader<T> {
     splits: usize,
-    /// (split index, reader, finished)
-    readers: Vec<(usize, Box<dyn SourceReader<T>>, bool)>,
+    readers: Vec<SplitSlot<T>>,
+    /// Where the round robin among equal timestamps resumes.
     next: usize,
+}
+
+struct SplitSlot<T> {
+    split: usize,
+    reader: Box<dyn SourceReader<T>>,
+    finished: bool,
+    /// Timestamp of the last record the split emitted.
+    last_ts: i64,
 }
 
 impl<T: 'static> MultiSplitReader<T> {
@@ -131,7 +147,15 @@ impl<T: 'static> MultiSplitReader<T> {
     pub fn new(splits: usize, readers: Vec<(usize, Box<dyn SourceReader<T>>)>) -> Self {
         MultiSplitReader {
             splits,
-            readers: readers.into_iter().map(|(s, r)| (s, r, false)).collect(),
+            readers: readers
+                .into_iter()
+                .map(|(split, reader)| SplitSlot {
+                    split,
+                    reader,
+                    finished: false,
+                    last_ts: i64::MIN,
+                })
+                .collect(),
             next: 0,
         }
     }
@@ -143,6 +167,15 @@ impl<T: 'static> MultiSplitReader<T> {
             shards: splits,
         }
     }
+
+    /// Open splits in the order to try them: furthest behind in event time first, ties in
+    /// round-robin order from `next`.
+    fn order(&self) -> Vec<usize> {
+        let n = self.readers.len();
+        let mut open: Vec<usize> = (0..n).filter(|&i| !self.readers[i].finished).collect();
+        open.sort_by_key(|&i| (self.readers[i].last_ts, (i + n - self.next % n.max(1)) % n));
+        open
+    }
 }
 
 impl<T: 'static> SourceReader<T> for MultiSplitReader<T> {
@@ -152,36 +185,38 @@ impl<T: 'static> SourceReader<T> for MultiSplitReader<T> {
         max: usize,
         now_ns: u64,
     ) -> Result<SourcePoll, OperatorError> {
-        let open = self.readers.iter().filter(|r| !r.2).count();
-        if open == 0 {
+        let order = self.order();
+        if order.is_empty() {
             return Ok(SourcePoll::Finished);
         }
-        // One split per poll, in turn: a split that is ready never starves the others, and a
-        // batch holds records of one split only (each split's order is kept).
+        let cap = if order.len() > 1 {
+            max.min(SPLIT_POLL_RECORDS)
+        } else {
+            max
+        };
         let mut wake: Option<u64> = None;
-        for _ in 0..self.readers.len() {
-            let index = self.next % self.readers.len();
+        for index in order {
             self.next = index + 1;
-            let (_, reader, finished) = &mut self.readers[index];
-            if *finished {
-                continue;
+            let slot = &mut self.readers[index];
+            let before = out.len();
+            let status = slot.reader.poll(out, cap, now_ns)?;
+            let produced = out.len() > before;
+            if let Some(last) = out.last().filter(|_| produced) {
+                slot.last_ts = last.ts;
             }
-            match reader.poll(out, max, now_ns)? {
+            match status {
                 SourcePoll::Ready => return Ok(SourcePoll::Ready),
                 SourcePoll::Finished => {
-                    *finished = true;
-                    let left = self.readers.iter().filter(|r| !r.2).count();
-                    return Ok(if left == 0 {
-                        SourcePoll::Finished
-                    } else {
+                    slot.finished = true;
+                    let left = self.readers.iter().any(|r| !r.finished);
+                    return Ok(if left {
                         SourcePoll::Ready
+                    } else {
+                        SourcePoll::Finished
                     });
                 }
-                SourcePoll::Pending { wake_at_ns } if !out.is_empty() => {
-                    // It produced records: report them now, the next poll moves on.
-                    let _ = wake_at_ns;
-                    return Ok(SourcePoll::Ready);
-                }
+                // It produced records: report them now, the next poll chooses again.
+                SourcePoll::Pending { .. } if produced => return Ok(SourcePoll::Ready),
                 SourcePoll::Pending { wake_at_ns } => {
                     wake = match (wake, wake_at_ns) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -195,8 +230,8 @@ impl<T: 'static> SourceReader<T> for MultiSplitReader<T> {
 
     fn position(&self) -> Option<Vec<u8>> {
         let mut positions = Vec::with_capacity(self.readers.len());
-        for (split, reader, _) in &self.readers {
-            positions.push((*split, reader.position()?));
+        for slot in &self.readers {
+            positions.push((slot.split, slot.reader.position()?));
         }
         Some(encode_positions(self.splits, &positions))
     }
@@ -210,14 +245,14 @@ impl<T: 'static> SourceReader<T> for MultiSplitReader<T> {
             )));
         }
         for (split, bytes) in entries {
-            let (_, reader, _) = self
+            let slot = self
                 .readers
                 .iter_mut()
-                .find(|(s, _, _)| *s == split)
+                .find(|slot| slot.split == split)
                 .ok_or_else(|| {
                     OperatorError::Failed(format!("split {split} is not read by this shard"))
                 })?;
-            reader.restore(&bytes)?;
+            slot.reader.restore(&bytes)?;
         }
         Ok(())
     }
