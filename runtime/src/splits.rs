@@ -185,6 +185,15 @@ impl<T: 'static> SourceReader<T> for MultiSplitReader<T> {
         max: usize,
         now_ns: u64,
     ) -> Result<SourcePoll, OperatorError> {
+        // One split per shard (the default): the reader itself, nothing to choose or allocate.
+        if let [slot] = self.readers.as_mut_slice() {
+            if slot.finished {
+                return Ok(SourcePoll::Finished);
+            }
+            let status = slot.reader.poll(out, max, now_ns)?;
+            slot.finished = status == SourcePoll::Finished;
+            return Ok(status);
+        }
         let order = self.order();
         if order.is_empty() {
             return Ok(SourcePoll::Finished);

@@ -80,6 +80,17 @@ impl Savepoint {
         Ok(taken)
     }
 
+    /// Reads and verifies every state file.
+    ///
+    /// # Errors
+    /// The first file that cannot be read or does not verify (named).
+    pub fn verify(&self) -> Result<(), SavepointError> {
+        for entry in &self.manifest.state_files {
+            self.read_file(entry)?;
+        }
+        Ok(())
+    }
+
     fn read_file(&self, entry: &StateFileRef) -> Result<Vec<OperatorGroups>, SavepointError> {
         let path = state_file::path(&self.dir, entry);
         let bytes = std::fs::read(&path).map_err(io(&path))?;
