@@ -363,3 +363,109 @@ fn rescale_4_to_2_to_3_through_savepoints_equals_an_unscaled_run() {
         .to_string();
     assert!(error.contains("_savepoint"), "{error}");
 }
+
+/// The committed lines of `dir`'s part files of checkpoints up to `last`.
+fn committed_up_to(dir: &Path, last: u64) -> std::collections::HashMap<String, u32> {
+    let mut lines = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(dir).expect("output dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let Some(checkpoint) = name
+            .strip_suffix(".jsonl")
+            .and_then(|n| n.rsplit_once('-'))
+            .and_then(|(_, c)| c.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if name.starts_with('.') || checkpoint > last {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).expect("read").lines() {
+            *lines.entry(line.to_string()).or_insert(0) += 1;
+        }
+    }
+    lines
+}
+
+/// A savepoint without stop: the job keeps running to its end (its output is complete), and
+/// the savepoint restored on another shard count produces exactly what followed it.
+#[test]
+fn a_savepoint_without_stop_keeps_the_job_running_and_restores_what_follows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name);
+    let reference_out = path("reference");
+    let reference = Phase {
+        shards: 2,
+        state: &path("reference-state"),
+        from_savepoint: None,
+        limit: PER_SPLIT,
+        stop_into: None,
+        fold_name: "fold",
+    };
+    run(&reference, &reference_out).expect("reference run");
+    let expected = outputs(&reference_out);
+
+    // Runs to the gate, takes the savepoint, then opens the gate and runs to the end.
+    let out = path("out");
+    let savepoint = path("savepoint");
+    let phase = Phase {
+        state: &path("state"),
+        limit: PER_SPLIT / 2,
+        ..reference
+    };
+    let gate = GatedSource {
+        limit: Arc::new(AtomicU64::new(phase.limit)),
+        at_gate: Arc::new(AtomicUsize::new(0)),
+    };
+    let handle = build(&phase, &out, &gate)
+        .expect("env")
+        .execute()
+        .expect("start");
+    let started = Instant::now();
+    while gate.at_gate.load(Ordering::Acquire) < SPLITS {
+        assert!(started.elapsed() < Duration::from_secs(60), "gate");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handle
+        .savepoint(&savepoint, SavepointMode::Continue)
+        .expect("request");
+    while handle.savepoints().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "savepoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gate.limit.store(PER_SPLIT, Ordering::Release);
+    let report = handle.wait().expect("job");
+    assert!(!report.stopped_with_savepoint);
+    let taken = &report.savepoints[0];
+    assert_eq!(taken.error, None);
+    for ((name, want), got) in OUTPUTS.iter().zip(&expected).zip(outputs(&out)) {
+        assert_eq!(diff(want, &got), (0, 0, 0), "{name}: the job ran on");
+    }
+
+    // Restored on 3 shards into another directory: what the first job committed up to the
+    // savepoint plus everything the restored job commits is the whole output, once.
+    let restored_out = path("restored");
+    let restored = Phase {
+        shards: 3,
+        state: &path("state-restored"),
+        from_savepoint: Some(&savepoint),
+        limit: PER_SPLIT,
+        ..reference
+    };
+    run(&restored, &restored_out).expect("restored run");
+    for ((name, want), after) in OUTPUTS.iter().zip(&expected).zip(outputs(&restored_out)) {
+        let mut got = committed_up_to(&out.join(name), taken.checkpoint);
+        for (line, n) in after {
+            *got.entry(line).or_insert(0) += n;
+        }
+        assert_eq!(
+            diff(want, &got),
+            (0, 0, 0),
+            "{name}: before + after savepoint"
+        );
+    }
+}
