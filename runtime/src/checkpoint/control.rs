@@ -730,4 +730,83 @@ mod tests {
             "ended operators stand with their final state"
         );
     }
+
+    /// A requested savepoint is the next checkpoint, triggered at once; its state files go
+    /// into its manifest when every shard acknowledged; with `Stop`, nothing is triggered
+    /// after it. A directory that already holds a savepoint is refused without a checkpoint.
+    #[test]
+    fn a_savepoint_is_the_next_checkpoint_and_stop_ends_triggering() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = CheckpointConfig::new(Duration::from_secs(3600), dir.path().join("state"));
+        let control = CheckpointControl::new(config, 2, 8, 5);
+        let target = dir.path().join("sp");
+        control.request_savepoint(SavepointRequest {
+            dir: target.clone(),
+            mode: SavepointMode::Stop,
+        });
+        assert!(control.coordinate(Instant::now()).expect("coordinate"));
+        assert_eq!(control.triggered(), 6, "at once, despite the long interval");
+        assert_eq!(control.savepoint_dir(6), Some(target.clone()));
+        assert_eq!(control.savepoint_dir(5), None);
+        for shard in 0..2 {
+            let groups = (shard as u32 * 4, shard as u32 * 4 + 4);
+            let file = savepoint::state_file::write(&target, shard, groups, &[]).expect("file");
+            control.record_savepoint_state(6, Ok(file));
+            control.acknowledge(
+                6,
+                ShardSnapshot {
+                    shard,
+                    key_groups: groups,
+                    store: Some(Default::default()),
+                    ..Default::default()
+                },
+            );
+        }
+        assert_eq!(control.stop_after(), None);
+        assert!(control.coordinate(Instant::now()).expect("complete"));
+        assert_eq!(control.completed(), 6);
+        assert_eq!(control.stop_after(), Some(6));
+        let written = savepoint::read(&target).expect("savepoint manifest");
+        assert_eq!(written.state_files.len(), 2);
+        assert!(
+            written
+                .checkpoint
+                .per_shard
+                .iter()
+                .all(|s| s.store.is_none())
+        );
+        let outcomes = control.savepoints();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].error, None);
+        assert_eq!(outcomes[0].checkpoint, 6);
+        // Stopped: neither the interval nor another request triggers anything.
+        control.request_savepoint(SavepointRequest {
+            dir: dir.path().join("sp2"),
+            mode: SavepointMode::Continue,
+        });
+        let later = Instant::now() + Duration::from_secs(7200);
+        assert!(!control.coordinate(later).expect("coordinate"));
+        assert_eq!(control.triggered(), 6);
+
+        let other = CheckpointControl::new(
+            CheckpointConfig::new(Duration::from_secs(3600), dir.path().join("state")),
+            2,
+            8,
+            0,
+        );
+        other.request_savepoint(SavepointRequest {
+            dir: target,
+            mode: SavepointMode::Continue,
+        });
+        assert!(!other.coordinate(Instant::now()).expect("coordinate"));
+        assert_eq!(other.triggered(), 0);
+        let refused = other.savepoints();
+        assert!(
+            refused[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("already holds")),
+            "{refused:?}"
+        );
+    }
 }
