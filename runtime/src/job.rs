@@ -169,6 +169,9 @@ impl JobHandle {
             }
         }
         let elapsed = self.started.elapsed();
+        if let Some(checkpoints) = &self.control.checkpoints {
+            checkpoints.fail_unserved();
+        }
         // The recorded failure is the root cause; the other shards only saw the stop.
         let recorded = self
             .control

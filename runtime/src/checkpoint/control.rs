@@ -186,6 +186,23 @@ impl CheckpointControl {
         self.lock().savepoints.clone()
     }
 
+    /// The job ended: savepoints asked for and not complete become failed outcomes, so that
+    /// nobody waits for them.
+    pub fn fail_unserved(&self) {
+        let mut inner = self.lock();
+        let in_flight = inner.savepoint.take().map(|s| (s.id, s.request));
+        let queued: Vec<(u64, SavepointRequest)> =
+            inner.savepoint_requests.drain(..).map(|r| (0, r)).collect();
+        for (checkpoint, request) in in_flight.into_iter().chain(queued) {
+            inner.savepoints.push(SavepointOutcome {
+                checkpoint,
+                dir: request.dir,
+                mode: request.mode,
+                error: Some("the job ended before the savepoint was complete".into()),
+            });
+        }
+    }
+
     /// The savepoint the job stops with, once it is complete.
     pub fn stop_after(&self) -> Option<u64> {
         match self.stop_after.load(Ordering::Acquire) {
@@ -787,6 +804,15 @@ mod tests {
         let later = Instant::now() + Duration::from_secs(7200);
         assert!(!control.coordinate(later).expect("coordinate"));
         assert_eq!(control.triggered(), 6);
+        control.fail_unserved();
+        let outcomes = control.savepoints();
+        assert_eq!(outcomes.len(), 2);
+        assert!(
+            outcomes[1]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("ended"))
+        );
 
         let other = CheckpointControl::new(
             CheckpointConfig::new(Duration::from_secs(3600), dir.path().join("state")),
