@@ -79,7 +79,7 @@ impl SourceReader<Rec> for GatedReader {
         let mut appended = 0;
         while self.next < limit && appended < max {
             let seq = self.next;
-            let key = (seq.wrapping_mul(0x9e37_79b9) ^ u64::from(self.split) * 7919) % KEYS;
+            let key = (seq.wrapping_mul(0x9e37_79b9) ^ (u64::from(self.split) * 7919)) % KEYS;
             out.push(Record {
                 ts: seq as i64,
                 value: Rec {

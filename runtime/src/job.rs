@@ -383,12 +383,16 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
 /// queued, so this relies on the fix in third_party/glommio (see third_party/README.md).
 const STORE_PREEMPT_TIMER: Duration = Duration::from_micros(500);
 
+/// Where a job starts: the manifest it restores (none for a fresh start) and, when that is a
+/// savepoint's, the savepoint.
+type RestorePoint = (Option<Arc<Manifest>>, Option<Arc<Savepoint>>);
+
 /// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer
 /// ones are reported on stderr and skipped); without one, the configured savepoint (with the
 /// savepoint itself, whose state the shards load).
 fn restore_point(
     config: &JobConfig,
-) -> Result<(Option<Arc<Manifest>>, Option<Arc<Savepoint>>), JobError> {
+) -> Result<RestorePoint, JobError> {
     let Some(checkpoint) = &config.checkpoint else {
         return Ok((None, None));
     };
@@ -431,7 +435,7 @@ fn restore_point(
 fn restore_savepoint(
     config: &JobConfig,
     dir: Option<&std::path::Path>,
-) -> Result<(Option<Arc<Manifest>>, Option<Arc<Savepoint>>), JobError> {
+) -> Result<RestorePoint, JobError> {
     let Some(dir) = dir else {
         return Ok((None, None));
     };

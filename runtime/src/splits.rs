@@ -33,6 +33,9 @@ pub fn owned_splits(shard: usize, shards: usize, splits: usize) -> Vec<usize> {
     (shard..splits).step_by(shards).collect()
 }
 
+/// Positions by split index, as one shard's position of a source lists them.
+pub type SplitPositions = Vec<(usize, Vec<u8>)>;
+
 /// Encodes the positions of a shard's splits (see the module doc).
 pub fn encode_positions(splits: usize, positions: &[(usize, Vec<u8>)]) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -51,7 +54,7 @@ pub fn encode_positions(splits: usize, positions: &[(usize, Vec<u8>)]) -> Vec<u8
 ///
 /// # Errors
 /// The bytes are truncated, too long, or name a split outside the split count.
-pub fn decode_positions(bytes: &[u8]) -> Result<(usize, Vec<(usize, Vec<u8>)>), String> {
+pub fn decode_positions(bytes: &[u8]) -> Result<(usize, SplitPositions), String> {
     let mut rest = bytes;
     let take_u32 = |rest: &mut &[u8]| -> Result<u32, String> {
         let (head, tail) = rest
