@@ -45,8 +45,15 @@ fn args(query: &str, shards: &str, state: &Path, out: &Path) -> Vec<String> {
 
 /// Runs a paced job on `shards` shards and stops it with a savepoint into `savepoint` once its
 /// first checkpoint is complete.
-fn run_and_stop(shards: &str, from: Option<&Path>, state: &Path, out: &Path, savepoint: &Path) {
-    let mut args = args("q5", shards, state, out);
+fn run_and_stop(
+    query: &str,
+    shards: &str,
+    from: Option<&Path>,
+    state: &Path,
+    out: &Path,
+    savepoint: &Path,
+) {
+    let mut args = args(query, shards, state, out);
     // Paced so that the job is still running when the savepoint is asked for.
     args.extend(["--rate", "20k"].map(String::from));
     if let Some(from) = from {
@@ -106,8 +113,8 @@ fn stop_with_savepoint_and_restore_on_other_shard_counts_from_the_cli() {
 
     let out = path("out");
     let (sp1, sp2) = (path("sp1"), path("sp2"));
-    run_and_stop("4", None, &path("state-4"), &out, &sp1);
-    run_and_stop("2", Some(&sp1), &path("state-2"), &out, &sp2);
+    run_and_stop("q5", "4", None, &path("state-4"), &out, &sp1);
+    run_and_stop("q5", "2", Some(&sp1), &path("state-2"), &out, &sp2);
     let mut last = args("q5", "3", &path("state-3"), &out);
     last.extend(["--from-savepoint".into(), sp2.display().to_string()]);
     run_ok(&last.iter().map(String::as_str).collect::<Vec<_>>());
@@ -139,4 +146,31 @@ fn stop_with_savepoint_and_restore_on_other_shard_counts_from_the_cli() {
     let error = run_failing(&restore);
     assert!(error.contains("state-00002.kgs"), "{error}");
     assert!(error.contains("crc32"), "{error}");
+}
+
+/// A job without keyed state (q1: a map) rescales through a savepoint too: only source
+/// positions and sink transactions move.
+#[test]
+fn a_stateless_query_rescales_through_a_savepoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name);
+    let reference = path("reference");
+    let args_ref = args("q1", "3", &path("state-ref"), &reference);
+    run_ok(&args_ref.iter().map(String::as_str).collect::<Vec<_>>());
+    let expected = committed_lines(&reference);
+    assert!(expected.len() > 1000, "too little output to test");
+
+    let out = path("out");
+    let savepoint = path("sp");
+    run_and_stop("q1", "3", None, &path("state-3"), &out, &savepoint);
+    let partial: u32 = committed_lines(&out).values().sum();
+    assert!(partial < expected.values().sum::<u32>(), "stopped midway");
+    let mut last = args("q1", "2", &path("state-2"), &out);
+    last.extend(["--from-savepoint".into(), savepoint.display().to_string()]);
+    run_ok(&last.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        diff(&expected, &committed_lines(&out)),
+        (0, 0, 0),
+        "lost, duplicated, unexpected lines"
+    );
 }

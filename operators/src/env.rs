@@ -159,7 +159,7 @@ impl Env {
         self.inner.borrow().config.shards
     }
 
-    /// Adds a parallel source (one reader per shard).
+    /// Adds a parallel source (one reader per source split; see `source_splits`).
     pub fn source<T: corestrom_runtime::Data>(
         &self,
         name: &str,
@@ -169,8 +169,8 @@ impl Env {
         Stream::new(self.clone(), node)
     }
 
-    /// A source with one iterator per shard: `make(split)` builds shard `split.shard`'s
-    /// iterator. Bounded if the iterators end, unbounded if they do not.
+    /// A source with one iterator per split (by default one per shard): `make(split)` builds
+    /// split `split.shard`'s iterator. Bounded if the iterators end, unbounded if they do not.
     pub fn from_iter<T, I, F>(&self, make: F) -> Stream<T>
     where
         T: corestrom_runtime::Data,

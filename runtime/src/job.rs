@@ -390,9 +390,7 @@ type RestorePoint = (Option<Arc<Manifest>>, Option<Arc<Savepoint>>);
 /// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer
 /// ones are reported on stderr and skipped); without one, the configured savepoint (with the
 /// savepoint itself, whose state the shards load).
-fn restore_point(
-    config: &JobConfig,
-) -> Result<RestorePoint, JobError> {
+fn restore_point(config: &JobConfig) -> Result<RestorePoint, JobError> {
     let Some(checkpoint) = &config.checkpoint else {
         return Ok((None, None));
     };
