@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use corestrom::prelude::*;
+use corestrom::runtime::checkpoint::state_store::verify_checkpoint_stores;
 use corestrom::runtime::checkpoint::{CheckpointConfig, Guarantee};
 use corestrom_bench::nexmark::file_source::FileSourceStats;
 use corestrom_bench::nexmark::files::{generate_split_files, generate_to_file};
@@ -96,7 +97,8 @@ enum CheckpointsCommand {
         #[arg(long)]
         checkpoint: Option<u64>,
     },
-    /// Verify every manifest; exit with status 1 if any does not verify.
+    /// Verify every manifest and the keyed-state stores at the positions it names (every
+    /// frame's crc, read-only); exit with status 1 if any does not verify.
     Verify {
         /// The state directory.
         dir: PathBuf,
@@ -429,12 +431,42 @@ fn checkpoints(command: CheckpointsCommand) -> Result<()> {
             let listed = manifest::list(&manifest_dir(&dir)).context("listing checkpoints")?;
             let mut bad = 0;
             for m in &listed {
-                match &m.manifest {
-                    Ok(_) => println!("ok       {}", m.path.display()),
+                let manifest = match &m.manifest {
+                    Ok(manifest) => manifest,
                     Err(e) => {
                         bad += 1;
                         println!("CORRUPT  {e}");
+                        continue;
                     }
+                };
+                // The manifest verifies; so must every store at the position it names.
+                let checks = verify_checkpoint_stores(&dir, manifest)?;
+                let corrupt: Vec<String> = checks
+                    .iter()
+                    .filter_map(|c| {
+                        c.outcome
+                            .as_ref()
+                            .err()
+                            .map(|e| format!("shard {}: {e}", c.shard))
+                    })
+                    .collect();
+                if corrupt.is_empty() {
+                    let (frames, bytes) = checks
+                        .iter()
+                        .filter_map(|c| c.outcome.as_ref().ok())
+                        .fold((0, 0), |(f, b), (cf, cb)| (f + cf, b + cb));
+                    println!(
+                        "ok       {} (stores of {} shards: {frames} frames, {bytes} bytes verified)",
+                        m.path.display(),
+                        checks.len()
+                    );
+                } else {
+                    bad += 1;
+                    println!(
+                        "CORRUPT  {}: keyed-state store does not verify: {}",
+                        m.path.display(),
+                        corrupt.join("; ")
+                    );
                 }
             }
             if bad > 0 {

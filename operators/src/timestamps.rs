@@ -8,51 +8,13 @@
 //! idleness timeout, an input that delivered no record for that long is marked idle, so it does
 //! not hold back downstream watermarks, and active again with its next record.
 
-use std::time::Duration;
-
 use corestrom_runtime::op_scope;
 use corestrom_runtime::{
     Batch, BoxCollector, Collector, END_OF_TIME, EventTime, NO_TIMESTAMP, OpResult, Signal,
     StreamStatus,
 };
 
-/// How watermarks follow the timestamps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WatermarkStrategy {
-    out_of_orderness_ms: i64,
-    idleness_ns: Option<u64>,
-}
-
-impl WatermarkStrategy {
-    /// Records may arrive up to `bound` later than the newest timestamp seen.
-    pub fn bounded_out_of_orderness(bound: Duration) -> Self {
-        WatermarkStrategy {
-            out_of_orderness_ms: bound.as_millis() as i64,
-            idleness_ns: None,
-        }
-    }
-
-    /// Timestamps never decrease.
-    pub fn monotonous() -> Self {
-        WatermarkStrategy {
-            out_of_orderness_ms: 0,
-            idleness_ns: None,
-        }
-    }
-
-    /// Marks the input idle after `timeout` without records.
-    pub fn with_idleness(self, timeout: Duration) -> Self {
-        WatermarkStrategy {
-            idleness_ns: Some(timeout.as_nanos() as u64),
-            ..self
-        }
-    }
-
-    /// The out-of-orderness bound in ms.
-    pub fn out_of_orderness_ms(&self) -> i64 {
-        self.out_of_orderness_ms
-    }
-}
+pub use corestrom_runtime::watermarks::WatermarkStrategy;
 
 pub(crate) struct AssignTimestamps<T, F> {
     pub(crate) operator: u32,
@@ -104,9 +66,7 @@ impl<T: 'static, F: FnMut(&T) -> EventTime + 'static> Collector<T> for AssignTim
         // The batch's emission time is "now" to within one loop turn: no clock read needed.
         self.last_data_ns = batch.emitted_ns;
         self.down.push(batch)?;
-        let watermark = max
-            .saturating_sub(self.strategy.out_of_orderness_ms)
-            .saturating_sub(1);
+        let watermark = self.strategy.watermark_after(max);
         if max != NO_TIMESTAMP && watermark > self.emitted {
             self.emitted = watermark;
             self.down.signal(Signal::Watermark(watermark))?;
@@ -122,7 +82,7 @@ impl<T: 'static, F: FnMut(&T) -> EventTime + 'static> Collector<T> for AssignTim
             }
             Signal::Watermark(_) | Signal::Status(_) => Ok(()),
             Signal::Tick(now_ns) => {
-                if let Some(timeout) = self.strategy.idleness_ns
+                if let Some(timeout) = self.strategy.idleness_ns()
                     && !self.idle
                     && now_ns.saturating_sub(self.last_data_ns) >= timeout
                 {

@@ -598,6 +598,8 @@ impl<T: Data, S: Source<T>> NodeSpec for SourceSpec<T, S> {
             batch_records: build.config.batch_records,
             finished: false,
             last_tick_ns: 0,
+            watermark: crate::time::NO_TIMESTAMP,
+            idle: false,
             metrics: Rc::clone(&build.metrics),
         }));
         Ok(vec![])

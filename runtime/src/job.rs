@@ -16,9 +16,12 @@ use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::checkpoint::restore::{Decision, RestoreChoice, Verdict};
 use crate::checkpoint::savepoint::load::Savepoint;
 use crate::checkpoint::savepoint::{SavepointMode, SavepointOutcome, SavepointRequest};
-use crate::checkpoint::state_store::{RestoredState, ShardStateStore};
+use crate::checkpoint::state_store::{
+    RestoredState, ShardStateStore, StoreVerifyError, VerifiedShardStore,
+};
 use crate::checkpoint::{CheckpointControl, Manifest, ShardCheckpoints};
 use crate::config::{JobConfig, Pinning, allowed_cpus};
 use crate::error::{JobError, ShardId};
@@ -237,9 +240,21 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
     }
     let shards = config.shards;
     let parkers: Vec<Arc<Parker>> = (0..shards).map(|_| Arc::new(Parker::new())).collect();
-    let (restore, savepoint) = restore_point(&config)?;
+    let candidates = restore_candidates(&config)?;
+    // A savepoint is restored only into a state directory without checkpoints.
+    let savepoint = match candidates.is_empty() {
+        true => restore_savepoint(&config)?,
+        false => None,
+    };
     let checkpoints = config.checkpoint.as_ref().map(|c| {
-        let restored = restore.as_ref().map_or(0, |m| m.checkpoint);
+        let restored = candidates.first().map_or_else(
+            || {
+                savepoint
+                    .as_ref()
+                    .map_or(0, |s| s.manifest.checkpoint.checkpoint)
+            },
+            |m| m.checkpoint,
+        );
         Arc::new(CheckpointControl::new(
             c.clone(),
             shards,
@@ -247,6 +262,21 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
             restored,
         ))
     });
+    let restore_plan = match (&checkpoints, &config.checkpoint, &savepoint) {
+        (Some(_), Some(_), Some(savepoint)) => RestorePlan::Savepoint {
+            manifest: Arc::new(savepoint.manifest.checkpoint.clone()),
+            keeps_state: graph.has_snapshotted_state(),
+        },
+        (Some(control), Some(c), None) if graph.has_snapshotted_state() => {
+            RestorePlan::Agreed(Arc::new(RestoreChoice::new(
+                candidates,
+                shards,
+                c.manifest_dir(),
+                Arc::clone(control),
+            )))
+        }
+        _ => RestorePlan::Newest(candidates.into_iter().next()),
+    };
     let control = Arc::new(JobControl {
         stopping: AtomicBool::new(false),
         failure: Mutex::new(None),
@@ -293,7 +323,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
         let parker = Arc::clone(&parkers[shard]);
         let levels = Arc::clone(&levels);
         let names = Arc::clone(&names);
-        let restore = restore.clone();
+        let restore_plan = restore_plan.clone();
         let savepoint = savepoint.clone();
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("corestrom-shard-{shard}"))
@@ -313,6 +343,18 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     shards: config.shards,
                 };
                 parker.register_current_thread();
+                let state_dir = config.checkpoint.as_ref().map(|c| c.state_dir.clone());
+                let chosen =
+                    choose_restore(&restore_plan, shard, state_dir.as_deref(), &shard_control)
+                        .await;
+                let (restore, verified_store) = match chosen {
+                    Ok(chosen) => chosen,
+                    Err(JobError::Cancelled) => return Err(JobError::Cancelled),
+                    Err(error) => {
+                        shard_control.fail(error);
+                        return Err(JobError::Cancelled);
+                    }
+                };
                 let checkpointing = shard_control.checkpoints.as_ref().map(|c| {
                     let groups =
                         crate::hash::key_group_range(shard, config.max_key_groups, config.shards);
@@ -344,7 +386,14 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                     processing_time: Default::default(),
                     restored_state: Default::default(),
                 };
-                let outcome = run_shard(graph, build, Arc::clone(&shard_control), parker).await;
+                let outcome = run_shard(
+                    graph,
+                    build,
+                    verified_store,
+                    Arc::clone(&shard_control),
+                    parker,
+                )
+                .await;
                 match outcome {
                     Ok(metrics) => Ok(metrics),
                     Err(JobError::Cancelled) => Err(JobError::Cancelled),
@@ -383,59 +432,143 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
 /// queued, so this relies on the fix in third_party/glommio (see third_party/README.md).
 const STORE_PREEMPT_TIMER: Duration = Duration::from_micros(500);
 
-/// Where a job starts: the manifest it restores (none for a fresh start) and, when that is a
-/// savepoint's, the savepoint.
-type RestorePoint = (Option<Arc<Manifest>>, Option<Arc<Savepoint>>);
-
-/// The manifest a checkpointing job restarts from: the newest that verifies (corrupt newer
-/// ones are reported on stderr and skipped); without one, the configured savepoint (with the
-/// savepoint itself, whose state the shards load).
-fn restore_point(config: &JobConfig) -> Result<RestorePoint, JobError> {
+/// The manifests a checkpointing job may restart from: every one that verifies, newest first
+/// (corrupt manifests are reported on stderr and skipped). Which one it resumes from is agreed
+/// by the shards (`checkpoint::restore`).
+fn restore_candidates(config: &JobConfig) -> Result<Vec<Arc<Manifest>>, JobError> {
     let Some(checkpoint) = &config.checkpoint else {
-        return Ok((None, None));
+        return Ok(Vec::new());
     };
     let dir = checkpoint.manifest_dir();
-    let (newest, skipped) = crate::checkpoint::manifest::newest_valid(&dir).map_err(|e| {
+    let listed = crate::checkpoint::manifest::list(&dir).map_err(|e| {
         JobError::Checkpoint(format!("reading checkpoints in {}: {e}", dir.display()))
     })?;
-    for error in skipped {
-        eprintln!("corestrom: skipping a checkpoint that does not verify: {error}");
+    let mut candidates = Vec::new();
+    for listed in listed.into_iter().rev() {
+        let manifest = match listed.manifest {
+            Ok(manifest) => manifest,
+            Err(error) => {
+                eprintln!("corestrom: skipping a checkpoint that does not verify: {error}");
+                continue;
+            }
+        };
+        if manifest.shards != config.shards {
+            return Err(JobError::Checkpoint(format!(
+                "checkpoint {} was taken with {} shards, the job has {}; restore it with the same shard count",
+                manifest.checkpoint, manifest.shards, config.shards
+            )));
+        }
+        if manifest.max_key_groups != config.max_key_groups {
+            return Err(JobError::Checkpoint(format!(
+                "checkpoint {} was taken with {} key groups, the job has {}",
+                manifest.checkpoint, manifest.max_key_groups, config.max_key_groups
+            )));
+        }
+        candidates.push(Arc::new(manifest));
     }
-    let Some(manifest) = newest else {
-        return restore_savepoint(config, checkpoint.from_savepoint.as_deref());
-    };
-    if let Some(savepoint) = &checkpoint.from_savepoint {
+    if let (Some(newest), Some(savepoint)) = (candidates.first(), &checkpoint.from_savepoint) {
         eprintln!(
             "corestrom: {} holds checkpoints; resuming from checkpoint {} instead of savepoint {}",
             checkpoint.state_dir.display(),
-            manifest.checkpoint,
+            newest.checkpoint,
             savepoint.display()
         );
     }
-    if manifest.shards != config.shards {
-        return Err(JobError::Checkpoint(format!(
-            "checkpoint {} was taken with {} shards, the job has {}; restore it with the same shard count \
-             (or take a savepoint and restore that with another one)",
-            manifest.checkpoint, manifest.shards, config.shards
-        )));
-    }
-    if manifest.max_key_groups != config.max_key_groups {
-        return Err(JobError::Checkpoint(format!(
-            "checkpoint {} was taken with {} key groups, the job has {}",
-            manifest.checkpoint, manifest.max_key_groups, config.max_key_groups
-        )));
-    }
-    Ok((Some(Arc::new(manifest)), None))
+    Ok(candidates)
 }
 
-/// The savepoint in `dir` as the restore point: its manifest (with the shard count of the job
-/// that took it) and the savepoint, verified.
-fn restore_savepoint(
-    config: &JobConfig,
-    dir: Option<&std::path::Path>,
-) -> Result<RestorePoint, JobError> {
-    let Some(dir) = dir else {
-        return Ok((None, None));
+/// How a shard learns the checkpoint it resumes from.
+#[derive(Clone)]
+enum RestorePlan {
+    /// Without keyed state there is no store to verify: the newest manifest that verifies.
+    Newest(Option<Arc<Manifest>>),
+    /// With keyed state the shards verify their stores and agree (`checkpoint::restore`).
+    Agreed(Arc<RestoreChoice>),
+    /// A savepoint's manifest (of the job that took it); with keyed state each shard creates an
+    /// empty store and loads the savepoint's key groups into it (`open_state_store`).
+    Savepoint {
+        manifest: Arc<Manifest>,
+        keeps_state: bool,
+    },
+}
+
+/// The checkpoint shard `shard` resumes from, and its store verified there (or to be created
+/// empty), once every shard agreed.
+async fn choose_restore(
+    plan: &RestorePlan,
+    shard: usize,
+    state_dir: Option<&std::path::Path>,
+    control: &JobControl,
+) -> Result<(Option<Arc<Manifest>>, Option<VerifiedShardStore>), JobError> {
+    let choice = match plan {
+        RestorePlan::Newest(manifest) => return Ok((manifest.clone(), None)),
+        RestorePlan::Agreed(choice) => choice,
+        RestorePlan::Savepoint {
+            manifest,
+            keeps_state,
+        } => {
+            let store = match keeps_state {
+                true => Some(empty_store(state_dir, shard).await?),
+                false => None,
+            };
+            return Ok((Some(Arc::clone(manifest)), store));
+        }
+    };
+    if choice.candidates().is_empty() {
+        return Ok((None, Some(empty_store(state_dir, shard).await?)));
+    }
+    let state_dir = state_dir.expect("an agreed restore implies checkpoints");
+    for (index, candidate) in choice.candidates().iter().enumerate() {
+        let mut verified = None;
+        let verdict = match &candidate.per_shard[shard].store {
+            None => Verdict::Fatal(format!(
+                "checkpoint {} has no keyed state for shard {shard}, but this job keeps keyed state: \
+                 restore a checkpoint of the same job graph",
+                candidate.checkpoint
+            )),
+            Some(store) => {
+                let restore = Some((candidate.checkpoint, store));
+                match VerifiedShardStore::verify(state_dir, shard, restore).await {
+                    Ok(store) => {
+                        verified = Some(store);
+                        Verdict::Intact
+                    }
+                    Err(StoreVerifyError::Corrupt(why)) => Verdict::Corrupt(why),
+                    Err(StoreVerifyError::Fatal(e)) => Verdict::Fatal(e.to_string()),
+                }
+            }
+        };
+        match choice.vote(index, verdict, &control.stopping)? {
+            Decision::Accept => return Ok((Some(Arc::clone(candidate)), verified)),
+            Decision::Next => {}
+            Decision::Fail(why) => return Err(JobError::Checkpoint(why)),
+        }
+    }
+    unreachable!("the last candidate's round accepts or fails")
+}
+
+/// Shard `shard`'s store, to be created empty under `state_dir`.
+async fn empty_store(
+    state_dir: Option<&std::path::Path>,
+    shard: usize,
+) -> Result<VerifiedShardStore, JobError> {
+    let state_dir = state_dir.expect("keyed state in a job implies checkpoints");
+    match VerifiedShardStore::verify(state_dir, shard, None).await {
+        Ok(store) => Ok(store),
+        Err(StoreVerifyError::Corrupt(why)) => Err(JobError::Checkpoint(why)),
+        Err(StoreVerifyError::Fatal(e)) => Err(e),
+    }
+}
+
+/// The configured savepoint, verified (its state files are verified when the shards load
+/// them), or none.
+fn restore_savepoint(config: &JobConfig) -> Result<Option<Arc<Savepoint>>, JobError> {
+    let Some(dir) = config
+        .checkpoint
+        .as_ref()
+        .and_then(|c| c.from_savepoint.as_deref())
+    else {
+        return Ok(None);
     };
     let savepoint = Savepoint::open(dir)
         .map_err(|e| JobError::Checkpoint(format!("restoring savepoint: {e}")))?;
@@ -449,13 +582,13 @@ fn restore_savepoint(
             config.max_key_groups
         )));
     }
-    let manifest = Arc::new(manifest.clone());
-    Ok((Some(manifest), Some(Arc::new(savepoint))))
+    Ok(Some(Arc::new(savepoint)))
 }
 
 async fn run_shard(
     graph: Arc<JobGraph>,
     mut build: ShardBuild,
+    verified_store: Option<VerifiedShardStore>,
     control: Arc<JobControl>,
     parker: Arc<Parker>,
 ) -> Result<ShardMetrics, JobError> {
@@ -463,7 +596,7 @@ async fn run_shard(
     let names = Arc::clone(&build.names);
     let metrics = std::rc::Rc::clone(&build.metrics);
     let body = async move {
-        let store = open_state_store(&graph, &mut build).await?;
+        let store = open_state_store(&graph, &mut build, verified_store).await?;
         crate::shard::instantiate(&graph, &mut build)?;
         let leftover = build.restored_state.borrow().leftover();
         if !leftover.is_empty() {
@@ -497,16 +630,18 @@ async fn run_shard(
     }
 }
 
-/// Opens the shard's keyed-state store when the job checkpoints keyed state, and loads the
-/// state of the checkpoint it restarts from for the operators to take.
+/// Opens the shard's keyed-state store, verified at the agreed checkpoint (`choose_restore`),
+/// when the job checkpoints keyed state, and loads that checkpoint's state for the operators.
 async fn open_state_store(
     graph: &JobGraph,
     build: &mut ShardBuild,
+    verified_store: Option<VerifiedShardStore>,
 ) -> Result<Option<ShardStateStore>, JobError> {
     let Some(checkpointing) = &build.checkpointing else {
         return Ok(None);
     };
-    if !graph.has_snapshotted_state() {
+    let Some(verified_store) = verified_store else {
+        debug_assert!(!graph.has_snapshotted_state());
         let restored_state = match &checkpointing.savepoint {
             Some(savepoint) => savepoint.has_keyed_state(),
             None => checkpointing
@@ -523,36 +658,23 @@ async fn open_state_store(
             ));
         }
         return Ok(None);
-    }
-    let shard = build.split.shard;
-    if let Some(savepoint) = checkpointing.savepoint.clone() {
-        return open_from_savepoint(&savepoint, build).await.map(Some);
-    }
-    let restore = match &checkpointing.restore {
-        Some(manifest) => match &manifest.per_shard[shard].store {
-            Some(store) => Some((manifest.checkpoint, store)),
-            None => {
-                return Err(JobError::Checkpoint(format!(
-                    "checkpoint {} has no keyed state for shard {shard}, but this job keeps keyed state: \
-                     restore a checkpoint of the same job graph",
-                    manifest.checkpoint
-                )));
-            }
-        },
-        None => None,
     };
-    let state_dir = checkpointing.control.config().state_dir.clone();
-    let (store, restored) = ShardStateStore::open(&state_dir, shard, restore).await?;
+    let (mut store, restored) = verified_store.open().await?;
+    if let Some(savepoint) = checkpointing.savepoint.clone() {
+        load_savepoint(&savepoint, &mut store, build).await?;
+        return Ok(Some(store));
+    }
     build.restored_state = std::cell::RefCell::new(restored);
     Ok(Some(store))
 }
 
-/// Opens a fresh store for the shard and loads into it the savepoint's state of the key groups
-/// the shard owns now (see `checkpoint::savepoint`).
-async fn open_from_savepoint(
+/// Loads into the shard's fresh store the savepoint's state of the key groups the shard owns
+/// now (see `checkpoint::savepoint`), for the operators to take.
+async fn load_savepoint(
     savepoint: &Savepoint,
+    store: &mut ShardStateStore,
     build: &mut ShardBuild,
-) -> Result<ShardStateStore, JobError> {
+) -> Result<(), JobError> {
     if !savepoint.has_keyed_state() {
         return Err(JobError::Checkpoint(format!(
             "savepoint {} holds no keyed state, but this job keeps keyed state: restore a \
@@ -560,9 +682,11 @@ async fn open_from_savepoint(
             savepoint.dir.display()
         )));
     }
-    let shard = build.split.shard;
-    let groups =
-        crate::hash::key_group_range(shard, build.config.max_key_groups, build.config.shards);
+    let groups = crate::hash::key_group_range(
+        build.split.shard,
+        build.config.max_key_groups,
+        build.config.shards,
+    );
     let loaded = savepoint
         .key_groups(groups.start, groups.end)
         .map_err(|e| JobError::Checkpoint(format!("restoring savepoint: {e}")))?;
@@ -574,9 +698,6 @@ async fn open_from_savepoint(
             groups: o.groups.into(),
         })
         .collect();
-    let checkpointing = build.checkpointing.as_ref().expect("checked by the caller");
-    let state_dir = checkpointing.control.config().state_dir.clone();
-    let (mut store, _) = ShardStateStore::open(&state_dir, shard, None).await?;
     store.seed(&state).await?;
     let restored = RestoredState::from_operators(
         state
@@ -585,7 +706,7 @@ async fn open_from_savepoint(
             .collect(),
     );
     build.restored_state = std::cell::RefCell::new(restored);
-    Ok(store)
+    Ok(())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

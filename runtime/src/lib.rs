@@ -54,6 +54,7 @@ pub mod state;
 pub mod time;
 pub mod timers;
 pub mod two_input;
+pub mod watermarks;
 
 pub use collector::{BoxCollector, Collector};
 pub use config::{JobConfig, Pinning};

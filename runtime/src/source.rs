@@ -9,11 +9,12 @@
 use crate::checkpoint::NamedBlob;
 use crate::collector::BoxCollector;
 use crate::constants::IDLE_TICK_INTERVAL;
-use crate::element::{Batch, CheckpointId, Record, Signal};
+use crate::element::{Batch, CheckpointId, Record, Signal, StreamStatus};
 use crate::error::OperatorError;
 use crate::op_scope;
 use crate::shard::{Driver, DriverPoll, LoopContext};
-use crate::time::END_OF_TIME;
+use crate::time::{END_OF_TIME, EventTime};
+pub use crate::watermarks::ReaderWatermark;
 
 /// Which split of a parallel operator an instance serves. For sinks and other operators the
 /// split is the shard; for sources it is the source split (`crate::splits`), whose count stays
@@ -80,6 +81,15 @@ pub trait SourceReader<T>: 'static {
             "this source cannot be restored (not replayable)".into(),
         ))
     }
+
+    /// The reader's own watermark at `now_ns` (job clock), asked for after every poll. A reader
+    /// that reads several splits (partitions) and watermarks each of them
+    /// (`watermarks::SplitWatermarks`) answers here; the driver forwards it when it advances,
+    /// and marks the stream idle (and active again) as the answer says. The default: the reader
+    /// makes no watermarks, a downstream `with_timestamps` does.
+    fn watermark(&mut self, _now_ns: u64) -> ReaderWatermark {
+        ReaderWatermark::Unsupported
+    }
 }
 
 /// Runs one reader in the shard loop.
@@ -93,6 +103,10 @@ pub(crate) struct SourceDriver<T> {
     pub(crate) batch_records: usize,
     pub(crate) finished: bool,
     pub(crate) last_tick_ns: u64,
+    /// The last watermark forwarded from the reader's own (`SourceReader::watermark`).
+    pub(crate) watermark: EventTime,
+    /// Whether the reader said it is idle (and the stream was marked so).
+    pub(crate) idle: bool,
     pub(crate) metrics: std::rc::Rc<std::cell::RefCell<crate::metrics::ShardMetrics>>,
 }
 
@@ -104,11 +118,18 @@ impl<T: 'static> SourceDriver<T> {
             .poll(&mut self.batch.records, self.batch_records, cx.now_ns)?;
         let produced = !self.batch.records.is_empty();
         if produced {
+            if self.idle {
+                self.idle = false;
+                self.down.signal(Signal::Status(StreamStatus::Active))?;
+            }
             self.batch.emitted_ns = cx.clock.now_ns();
             self.metrics.borrow_mut().source_records += self.batch.records.len() as u64;
             self.down.push(&mut self.batch)?;
             debug_assert!(self.batch.is_empty(), "downstream must drain the batch");
             self.batch.records.clear();
+        }
+        if status != SourcePoll::Finished {
+            self.forward_reader_watermark(cx.now_ns)?;
         }
         match status {
             SourcePoll::Ready if produced => Ok(DriverPoll::Progress),
@@ -140,6 +161,31 @@ impl<T: 'static> SourceDriver<T> {
 }
 
 impl<T: 'static> SourceDriver<T> {
+    /// Forwards the reader's own watermark after its records (they were emitted before it, so
+    /// none of them is late by it), and its idleness.
+    fn forward_reader_watermark(&mut self, now_ns: u64) -> Result<(), OperatorError> {
+        match self.reader.watermark(now_ns) {
+            ReaderWatermark::Unsupported => {}
+            ReaderWatermark::At(watermark) => {
+                if self.idle {
+                    self.idle = false;
+                    self.down.signal(Signal::Status(StreamStatus::Active))?;
+                }
+                if watermark > self.watermark {
+                    self.watermark = watermark;
+                    self.down.signal(Signal::Watermark(watermark))?;
+                }
+            }
+            ReaderWatermark::Idle => {
+                if !self.idle {
+                    self.idle = true;
+                    self.down.signal(Signal::Status(StreamStatus::Idle))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn position_blob(&self) -> Result<NamedBlob, OperatorError> {
         let position = self.reader.position().ok_or_else(|| {
             OperatorError::Failed(format!(

@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 use crate::constants::SPLIT_POLL_RECORDS;
 use crate::element::Record;
 use crate::error::OperatorError;
-use crate::source::{SourcePoll, SourceReader, SplitContext};
+use crate::source::{ReaderWatermark, SourcePoll, SourceReader, SplitContext};
+use crate::time::EventTime;
 
 /// The splits shard `shard` of `shards` reads when there are `splits`: `s ≡ shard (mod shards)`.
 pub fn owned_splits(shard: usize, shards: usize, splits: usize) -> Vec<usize> {
@@ -240,6 +241,25 @@ impl<T: 'static> SourceReader<T> for MultiSplitReader<T> {
         Ok(SourcePoll::Pending { wake_at_ns: wake })
     }
 
+    /// The minimum over the open splits that are not idle (each split's reader watermarks
+    /// itself, e.g. per Kafka partition); idle when every open split is.
+    fn watermark(&mut self, now_ns: u64) -> ReaderWatermark {
+        if let [slot] = self.readers.as_mut_slice() {
+            return slot.reader.watermark(now_ns);
+        }
+        let mut combined: Option<EventTime> = None;
+        for slot in self.readers.iter_mut().filter(|s| !s.finished) {
+            match slot.reader.watermark(now_ns) {
+                // Splits of one source agree: a reader that makes no watermarks leaves them to
+                // a downstream `with_timestamps`.
+                ReaderWatermark::Unsupported => return ReaderWatermark::Unsupported,
+                ReaderWatermark::At(t) => combined = Some(combined.map_or(t, |c| c.min(t))),
+                ReaderWatermark::Idle => {}
+            }
+        }
+        combined.map_or(ReaderWatermark::Idle, ReaderWatermark::At)
+    }
+
     fn position(&self) -> Option<Vec<u8>> {
         let mut positions = Vec::with_capacity(self.readers.len());
         for slot in &self.readers {
@@ -364,6 +384,47 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    struct Marked(ReaderWatermark);
+
+    impl SourceReader<u64> for Marked {
+        fn poll(
+            &mut self,
+            _out: &mut Vec<Record<u64>>,
+            _max: usize,
+            _now_ns: u64,
+        ) -> Result<SourcePoll, OperatorError> {
+            Ok(SourcePoll::Pending { wake_at_ns: None })
+        }
+
+        fn watermark(&mut self, _now_ns: u64) -> ReaderWatermark {
+            self.0
+        }
+    }
+
+    fn marked(marks: &[ReaderWatermark]) -> MultiSplitReader<u64> {
+        MultiSplitReader::new(
+            8,
+            marks
+                .iter()
+                .enumerate()
+                .map(|(s, &m)| (s, Box::new(Marked(m)) as Box<dyn SourceReader<u64>>))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_watermark_is_the_minimum_over_splits_that_are_not_idle() {
+        use ReaderWatermark::{At, Idle, Unsupported};
+        assert_eq!(marked(&[At(5), At(3), Idle]).watermark(0), At(3));
+        assert_eq!(marked(&[Idle, At(9)]).watermark(0), At(9));
+        assert_eq!(marked(&[Idle, Idle]).watermark(0), Idle);
+        assert_eq!(
+            marked(&[Unsupported, Unsupported]).watermark(0),
+            Unsupported
+        );
+        assert_eq!(marked(&[At(4)]).watermark(0), At(4));
     }
 
     #[test]

@@ -64,4 +64,4 @@ pub use ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
 pub use recovery::RecoveryReport;
 pub use segment::TailState;
 pub use state::{ArchivedRef, TypedState};
-pub use store::{ScanEntry, Sealing, Store, StoreConfig, StoreStats, ValueRef};
+pub use store::{ScanEntry, Sealing, Store, StoreConfig, StoreStats, ValueRef, VerifiedStore};

@@ -10,7 +10,9 @@
 //! 3. Bytes after the position in its last segment are classified (clean / unsealed frames /
 //!    torn write), reported, and truncated away. Segment files the position does not name are
 //!    removed: frames written after the seal, and segments compacted away before it.
-//!    Opening at a position makes it the store's only retained position.
+//!    Opening at a position makes it the store's only retained position. Steps 1–2 only read;
+//!    step 3 ([`cut`]) is the only one that changes files, and runs after the caller accepted
+//!    the verified store (`Store::verify` / `VerifiedStore::open`).
 //! 4. Writing resumes in a new segment numbered after every file seen.
 
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +53,9 @@ pub(crate) struct Recovered<D: Disk> {
     pub segments: BTreeMap<SegmentId, SegmentMeta>,
     pub files: HashMap<SegmentId, Rc<D::File>>,
     pub next_segment: SegmentId,
+    /// The last segment, its file and the sealed length it is cut to (when bytes follow the
+    /// position).
+    pub cut_tail: Option<(SegmentId, Rc<D::File>, u64)>,
     pub report: RecoveryReport,
 }
 
@@ -84,6 +89,7 @@ pub(crate) async fn recover<D: Disk>(
     let (mut frames, mut bytes) = (0u64, 0u64);
     let mut tail = TailState::Clean;
     let mut batch = ReplayBatch::default();
+    let mut cut_tail = None;
     for (i, &(segment, len)) in position.segments.iter().enumerate() {
         let name = segment.file_name();
         let path = disk.describe(&name);
@@ -120,28 +126,16 @@ pub(crate) async fn recover<D: Disk>(
         bytes += len;
         if i + 1 == position.segments.len() && size > len {
             tail = classify_tail(&*file, &path, len, size).await?;
-            file.truncate(len)
-                .await
-                .map_err(|e| StorageError::io("truncate", &path, len, e))?;
+            cut_tail = Some((segment, Rc::clone(&file), len));
         }
         files.insert(segment, file);
     }
     batch.apply(&mut index, &mut segments);
-    let mut removed_segments = Vec::new();
-    for &segment in &on_disk {
-        if !segments.contains_key(&segment) {
-            let path = disk.describe(&segment.file_name());
-            disk.remove(&segment.file_name())
-                .await
-                .map_err(|e| StorageError::io("remove", &path, 0, e))?;
-            removed_segments.push(segment);
-        }
-    }
-    if !removed_segments.is_empty() {
-        disk.sync_dir()
-            .await
-            .map_err(|e| StorageError::io("fsync directory", &disk.describe("."), 0, e))?;
-    }
+    let removed_segments: Vec<SegmentId> = on_disk
+        .iter()
+        .copied()
+        .filter(|segment| !segments.contains_key(segment))
+        .collect();
     let highest = on_disk
         .iter()
         .chain(segments.keys())
@@ -162,8 +156,36 @@ pub(crate) async fn recover<D: Disk>(
         segments,
         files,
         next_segment: SegmentId(highest),
+        cut_tail,
         report,
     })
+}
+
+/// Makes the position the end of the store on disk: truncates what follows it in its last
+/// segment and removes the segment files it does not name (`report.removed_segments`). This
+/// is the only step of opening that changes files, so a caller can verify several candidate
+/// positions (or shards) first and cut only once it has chosen.
+pub(crate) async fn cut<D: Disk>(disk: &D, recovered: &Recovered<D>) -> Result<()> {
+    if let Some((segment, file, len)) = &recovered.cut_tail {
+        let (segment, len) = (*segment, *len);
+        let path = disk.describe(&segment.file_name());
+        file.truncate(len)
+            .await
+            .map_err(|e| StorageError::io("truncate", &path, len, e))?;
+    }
+    let removed = &recovered.report.removed_segments;
+    for segment in removed {
+        let path = disk.describe(&segment.file_name());
+        disk.remove(&segment.file_name())
+            .await
+            .map_err(|e| StorageError::io("remove", &path, 0, e))?;
+    }
+    if !removed.is_empty() {
+        disk.sync_dir()
+            .await
+            .map_err(|e| StorageError::io("fsync directory", &disk.describe("."), 0, e))?;
+    }
+    Ok(())
 }
 
 /// Verifies one segment's frames and queues them in `batch` (applied whenever it fills);

@@ -25,7 +25,7 @@ use crate::format::{BLOCK_BYTES, FrameKind, Position, frame_value_offset};
 use crate::ids::{KeyGroup, OperatorId, Prefix, SegmentId, StateKey};
 use crate::index::{Index, Loc, decode_inner};
 use crate::log::Log;
-use crate::recovery::{RecoveryReport, recover};
+use crate::recovery::{Recovered, RecoveryReport, cut, recover};
 use crate::segment::read_value;
 
 /// Tunables of one shard's store.
@@ -271,6 +271,62 @@ pub struct Store<D: Disk = GlommioDisk> {
     credits: Rc<Semaphore>,
 }
 
+/// A store verified up to a position, not yet opened: nothing on disk has changed. Dropping it
+/// leaves the files as they were; [`VerifiedStore::open`] cuts what follows the position and
+/// starts the store.
+pub struct VerifiedStore<D: Disk = GlommioDisk> {
+    disk: Rc<D>,
+    config: StoreConfig,
+    recovered: Recovered<D>,
+}
+
+impl<D: Disk> VerifiedStore<D> {
+    /// What verification found (the tail and the segments `open` will remove).
+    pub fn report(&self) -> &RecoveryReport {
+        &self.recovered.report
+    }
+
+    /// Makes the verified position the end of the store on disk and starts it there.
+    ///
+    /// # Errors
+    /// I/O errors while truncating the tail or removing segments.
+    pub async fn open(self) -> Result<(Store<D>, RecoveryReport)> {
+        let Self {
+            disk,
+            config,
+            recovered,
+        } = self;
+        cut(&*disk, &recovered).await?;
+        let seal_seq = recovered.report.position.seq;
+        let log = Log::start(
+            Rc::clone(&disk),
+            config.segment_bytes,
+            config.memory_budget_bytes,
+            recovered.segments,
+            recovered.files,
+            recovered.next_segment,
+            seal_seq,
+        );
+        let credits = log.credits();
+        let mut inner = Inner {
+            disk,
+            log,
+            index: recovered.index,
+            config,
+            retained: HashMap::new(),
+            zombies: BTreeSet::new(),
+        };
+        inner.retain(&recovered.report.position);
+        Ok((
+            Store {
+                inner: Rc::new(RefCell::new(inner)),
+                credits,
+            },
+            recovered.report,
+        ))
+    }
+}
+
 impl<D: Disk> Clone for Store<D> {
     fn clone(&self) -> Self {
         Self {
@@ -303,11 +359,24 @@ impl Store<GlommioDisk> {
         config: StoreConfig,
         position: &Position,
     ) -> Result<(Self, RecoveryReport)> {
+        Self::verify(dir, config, position).await?.open().await
+    }
+
+    /// Verifies the store in `dir` up to `position` without changing a file (see
+    /// [`Store::verify_on`]).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn verify(
+        dir: impl AsRef<Path>,
+        config: StoreConfig,
+        position: &Position,
+    ) -> Result<VerifiedStore<GlommioDisk>> {
         let disk = GlommioDisk::open(dir.as_ref()).await;
         let disk = disk.map_err(|e| {
             StorageError::io("open directory", &dir.as_ref().display().to_string(), 0, e)
         })?;
-        Self::open_on(disk, config, Some(position)).await
+        Self::verify_on(disk, config, Some(position)).await
     }
 }
 
@@ -321,36 +390,29 @@ impl<D: Disk> Store<D> {
         config: StoreConfig,
         position: Option<&Position>,
     ) -> Result<(Self, RecoveryReport)> {
+        Self::verify_on(disk, config, position).await?.open().await
+    }
+
+    /// Verifies the store on `disk` up to `position` and rebuilds its index without changing
+    /// any file: what follows the position is still on disk until [`VerifiedStore::open`]. A
+    /// caller that must choose among several positions (a job whose shards all have to agree
+    /// on one checkpoint) verifies first and opens only the chosen one.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn verify_on(
+        disk: D,
+        config: StoreConfig,
+        position: Option<&Position>,
+    ) -> Result<VerifiedStore<D>> {
         config.validate()?;
         let disk = Rc::new(disk);
         let recovered = recover(&*disk, position).await?;
-        let seal_seq = recovered.report.position.seq;
-        let log = Log::start(
-            Rc::clone(&disk),
-            config.segment_bytes,
-            config.memory_budget_bytes,
-            recovered.segments,
-            recovered.files,
-            recovered.next_segment,
-            seal_seq,
-        );
-        let credits = log.credits();
-        let mut inner = Inner {
+        Ok(VerifiedStore {
             disk,
-            log,
-            index: recovered.index,
             config,
-            retained: HashMap::new(),
-            zombies: BTreeSet::new(),
-        };
-        inner.retain(&recovered.report.position);
-        Ok((
-            Self {
-                inner: Rc::new(RefCell::new(inner)),
-                credits,
-            },
-            recovered.report,
-        ))
+            recovered,
+        })
     }
 
     pub(crate) fn from_parts(inner: Rc<RefCell<Inner<D>>>, credits: Rc<Semaphore>) -> Self {

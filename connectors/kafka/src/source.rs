@@ -14,12 +14,15 @@
 //!   started; a partition whose consumer position reached its stop offset (which also covers
 //!   transaction markers at the end of a transactional topic) is done.
 //! * **Event time** is the record's Kafka timestamp, or what a user extractor computes from the
-//!   value. Watermarks come from the job's `with_timestamps` downstream, over all of this
-//!   shard's records: partitions are not yet watermarked one by one (the runtime's reader
-//!   interface carries records only). A shard that reads several partitions interleaves them
-//!   in librdkafka's fetch batches (thousands of records), so either give each shard one
-//!   partition or choose an out-of-orderness bound that covers a batch's time span; otherwise
-//!   windows drop the records that arrive behind another partition's watermark as late.
+//!   value. **Watermarks per partition** ([`KafkaSource::watermarks`], like Flink's
+//!   `KafkaSource` with a `WatermarkStrategy`): each partition is watermarked on its own and the
+//!   shard's watermark is their minimum (`corestrom_runtime::watermarks`), so a shard reading
+//!   several partitions, which librdkafka interleaves in fetch batches of thousands of records,
+//!   makes no partition's records late because another ran ahead. With an idleness timeout a
+//!   partition without records for that long stops holding the watermark back; a finished
+//!   (bounded) partition never does; a shard without partitions is idle. Without
+//!   `watermarks`, a downstream `with_timestamps` watermarks the shard's interleaved stream as
+//!   one, which needs an out-of-orderness bound covering a fetch batch's time span.
 //! * **Deserialization errors** follow [`OnDeserializeError`]: fail the job naming topic,
 //!   partition and offset (default), skip and count, or copy the raw record to a dead-letter
 //!   topic (flushed before the reader's position is taken, so a completed checkpoint never
@@ -31,6 +34,7 @@ use std::time::Duration;
 
 use corestrom_runtime::source::{Source, SourcePoll, SourceReader, SplitContext};
 use corestrom_runtime::time::EventTime;
+use corestrom_runtime::watermarks::{ReaderWatermark, SplitWatermarks, WatermarkStrategy};
 use corestrom_runtime::{OperatorError, Record};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -118,6 +122,7 @@ pub struct KafkaSource<T> {
     bounded: bool,
     on_error: OnDeserializeError,
     group_id: Option<String>,
+    watermarks: Option<WatermarkStrategy>,
     stats: Arc<KafkaSourceStats>,
 }
 
@@ -149,8 +154,18 @@ impl<T: Send + 'static> KafkaSource<T> {
             bounded: false,
             on_error: OnDeserializeError::Fail,
             group_id: None,
+            watermarks: None,
             stats: Arc::default(),
         }
+    }
+
+    /// Watermarks per partition by `strategy` (bound, idleness), combined by minimum over the
+    /// shard's partitions (see the module doc). Use it instead of a downstream
+    /// `with_timestamps`, which would replace these watermarks with its own.
+    #[must_use]
+    pub fn watermarks(mut self, strategy: WatermarkStrategy) -> KafkaSource<T> {
+        self.watermarks = Some(strategy);
+        self
     }
 
     /// Stops at the high-water marks the partitions had when the job first started.
@@ -239,6 +254,7 @@ impl<T: Send + 'static> KafkaSource<T> {
             _ => None,
         };
         let single_topic = self.topics.len() == 1;
+        let parts_len = parts.len();
         Ok(KafkaSourceReader {
             consumer,
             parts,
@@ -252,6 +268,10 @@ impl<T: Send + 'static> KafkaSource<T> {
             commit_offsets: self.group_id.is_some(),
             stats: Arc::clone(&self.stats),
             last_part: 0,
+            // Readers are created as the job starts, at 0 on its clock.
+            watermarks: self
+                .watermarks
+                .map(|strategy| SplitWatermarks::new(strategy, parts_len, 0)),
         })
     }
 }
@@ -357,6 +377,8 @@ struct KafkaSourceReader<T> {
     stats: Arc<KafkaSourceStats>,
     /// The part of the previous record: consecutive records mostly share a partition.
     last_part: usize,
+    /// Per-partition watermarks, indexed like `parts` (when the source has a strategy).
+    watermarks: Option<SplitWatermarks>,
 }
 
 impl<T> KafkaSourceReader<T> {
@@ -459,6 +481,9 @@ impl<T> KafkaSourceReader<T> {
                         Some(extract) => extract(&value),
                         None => record.timestamp.unwrap_or(0),
                     };
+                    if let Some(watermarks) = &mut self.watermarks {
+                        watermarks.observe(index, ts, now_ns);
+                    }
                     out.push(Record::new(ts, value));
                     emitted += 1;
                 }
@@ -581,5 +606,17 @@ impl<T: 'static> SourceReader<T> for KafkaSourceReader<T> {
         self.parts = restored;
         self.assigned = false;
         Ok(())
+    }
+
+    fn watermark(&mut self, now_ns: u64) -> ReaderWatermark {
+        let Some(watermarks) = &mut self.watermarks else {
+            return ReaderWatermark::Unsupported;
+        };
+        for (index, part) in self.parts.iter().enumerate() {
+            if Self::is_done(part) {
+                watermarks.finish(index);
+            }
+        }
+        watermarks.current(now_ns)
     }
 }

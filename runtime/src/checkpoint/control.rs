@@ -126,6 +126,15 @@ impl CheckpointControl {
         self.completed.load(Ordering::Acquire)
     }
 
+    /// Restarts the numbering after `checkpoint`, older than the one this control was created
+    /// with: the restarted job could not restore the newer ones (`restore`). Called before any
+    /// shard starts checkpointing.
+    pub fn resume_after(&self, checkpoint: u64) {
+        debug_assert!(checkpoint <= self.completed());
+        self.triggered.store(checkpoint, Ordering::Release);
+        self.completed.store(checkpoint, Ordering::Release);
+    }
+
     /// True once the final checkpoint (every input ended) is complete.
     pub fn final_complete(&self) -> bool {
         self.final_complete.load(Ordering::Acquire)

@@ -24,10 +24,12 @@
 //!    When every shard's inputs ended, the coordinator triggers a final checkpoint, marked
 //!    `finished` in its manifest, that commits the rest.
 //! 6. **Recovery.** A job started on a state directory with manifests resumes from the newest
-//!    one that verifies: sources seek to their positions, each shard opens its store at the
-//!    recorded position (verifying every frame, cutting what follows) and hands every stateful
-//!    operator its key groups, sinks commit the recorded transactions (idempotently) and discard
-//!    anything staged after them.
+//!    one that verifies and whose stores verify at the positions it names (every shard checks
+//!    its own, read-only, and all agree: `restore`; a corrupt segment sends every shard to the
+//!    previous retained checkpoint, and the newer manifests are renamed `*.rejected`). Sources
+//!    seek to their positions, each shard opens its store at the recorded position (cutting
+//!    what follows) and hands every stateful operator its key groups, sinks commit the recorded
+//!    transactions (idempotently) and discard anything staged or committed after them.
 //! 7. **Savepoints** (`savepoint`): a checkpoint taken on request whose state and positions
 //!    are also copied into a directory of their own; a job restored from it may have another
 //!    shard count (key-group ranges are reassigned, source splits stay).
@@ -36,6 +38,7 @@ pub mod align;
 pub mod control;
 pub mod fault;
 pub mod manifest;
+pub mod restore;
 pub mod savepoint;
 pub mod state_store;
 

@@ -114,47 +114,103 @@ fn store_error(what: &str, dir: &Path, e: impl std::fmt::Display) -> JobError {
     JobError::Checkpoint(format!("{what} keyed-state store {}: {e}", dir.display()))
 }
 
-impl ShardStateStore {
-    /// Opens `shard`'s store under `state_dir`: at the position `restore` names (verifying it
-    /// and returning its state), or empty.
+/// Why a shard's store cannot be opened at a checkpoint's position.
+#[derive(Debug)]
+pub enum StoreVerifyError {
+    /// The bytes the position names do not verify (crc, a missing or short segment, a position
+    /// that does not decode): an older checkpoint may still be intact.
+    Corrupt(String),
+    /// Anything else (I/O, permissions): no other checkpoint would fare better.
+    Fatal(JobError),
+}
+
+/// A shard's store verified at the position of the checkpoint it restarts from (or about to be
+/// created empty), not opened yet: no file has changed (see `corestrom_storage::VerifiedStore`).
+pub struct VerifiedShardStore {
+    path: PathBuf,
+    dir: String,
+    /// `None`: the job starts without a checkpoint and the store is created empty.
+    verified: Option<(u64, Position, corestrom_storage::VerifiedStore)>,
+    operators: Vec<(u32, String)>,
+}
+
+impl VerifiedShardStore {
+    /// Verifies `shard`'s store under `state_dir` at the position `restore` names (every frame
+    /// up to it is crc-checked); with no `restore` there is nothing to verify.
     ///
     /// # Errors
-    /// The store does not verify up to the position (the error names file and offset), or I/O.
-    pub async fn open(
+    /// [`StoreVerifyError::Corrupt`] naming the file and offset, or a fatal I/O error.
+    pub async fn verify(
         state_dir: &Path,
         shard: usize,
         restore: Option<(u64, &StoreSnapshot)>,
-    ) -> Result<(Self, RestoredState), JobError> {
+    ) -> Result<Self, StoreVerifyError> {
         let dir = shard_store_dir(shard);
         let path: PathBuf = state_dir.join(&dir);
-        std::fs::create_dir_all(&path).map_err(|e| store_error("creating", &path, e))?;
-        let config = StoreConfig::default();
-        let mut positions = VecDeque::new();
+        let fatal = |what: &str, e: &dyn std::fmt::Display| {
+            StoreVerifyError::Fatal(store_error(what, &path, e))
+        };
+        std::fs::create_dir_all(&path).map_err(|e| fatal("creating", &e))?;
+        let Some((checkpoint, snapshot)) = restore else {
+            return Ok(VerifiedShardStore {
+                path,
+                dir,
+                verified: None,
+                operators: Vec::new(),
+            });
+        };
+        let corrupt = |e: &dyn std::fmt::Display| {
+            StoreVerifyError::Corrupt(store_error("restoring", &path, e).to_string())
+        };
+        let bytes = hex_decode(&snapshot.position)
+            .ok_or_else(|| corrupt(&"the manifest's store position is not hex"))?;
+        let position = Position::from_bytes(&bytes).map_err(|e| corrupt(&e))?;
         let mut operators = Vec::new();
-        let store = match restore {
-            None => Store::create(&path, config)
+        for key in &snapshot.operators {
+            let node = key
+                .split_once(':')
+                .and_then(|(id, _)| id.parse::<u32>().ok())
+                .ok_or_else(|| corrupt(&format!("bad operator key '{key}'")))?;
+            operators.push((node, key.clone()));
+        }
+        let verified = match Store::verify(&path, StoreConfig::default(), &position).await {
+            Ok(verified) => verified,
+            Err(e) if e.is_corruption() => return Err(corrupt(&e)),
+            Err(e) => return Err(fatal("restoring", &e)),
+        };
+        Ok(VerifiedShardStore {
+            path,
+            dir,
+            verified: Some((checkpoint, position, verified)),
+            operators,
+        })
+    }
+
+    /// What verification read: frames and bytes (`None` for a store to be created empty).
+    pub fn report(&self) -> Option<&corestrom_storage::RecoveryReport> {
+        self.verified.as_ref().map(|(_, _, v)| v.report())
+    }
+
+    /// Opens the verified store (cutting what follows the position) and reads every stateful
+    /// operator's key groups back, or creates the store empty.
+    ///
+    /// # Errors
+    /// I/O, or restored bytes that do not decode.
+    pub async fn open(self) -> Result<(ShardStateStore, RestoredState), JobError> {
+        let VerifiedShardStore {
+            path,
+            dir,
+            verified,
+            operators,
+        } = self;
+        let mut positions = VecDeque::new();
+        let store = match verified {
+            None => Store::create(&path, StoreConfig::default())
                 .await
                 .map_err(|e| store_error("creating", &path, e))?,
-            Some((checkpoint, snapshot)) => {
-                let bytes = hex_decode(&snapshot.position).ok_or_else(|| {
-                    store_error(
-                        "restoring",
-                        &path,
-                        "the manifest's store position is not hex",
-                    )
-                })?;
-                let position =
-                    Position::from_bytes(&bytes).map_err(|e| store_error("restoring", &path, e))?;
-                for key in &snapshot.operators {
-                    let node = key
-                        .split_once(':')
-                        .and_then(|(id, _)| id.parse::<u32>().ok())
-                        .ok_or_else(|| {
-                            store_error("restoring", &path, format!("bad operator key '{key}'"))
-                        })?;
-                    operators.push((node, key.clone()));
-                }
-                let (store, _report) = Store::open(&path, config, &position)
+            Some((checkpoint, position, verified)) => {
+                let (store, _report) = verified
+                    .open()
                     .await
                     .map_err(|e| store_error("restoring", &path, e))?;
                 // `open` retained the position; it is released like a sealed one.
@@ -177,7 +233,9 @@ impl ShardStateStore {
             restored,
         ))
     }
+}
 
+impl ShardStateStore {
     /// True while a checkpoint's state is being written or its seal's fsync is in flight (the
     /// loop must not park the thread, or the I/O completions would wait for the next wake-up).
     pub fn durability_pending(&self) -> bool {
@@ -452,4 +510,50 @@ pub(crate) async fn read_all(
         restored.by_operator.insert(operator, (key.clone(), states));
     }
     Ok((restored, chunks))
+}
+
+/// One shard's store checked at a checkpoint's position by [`verify_checkpoint_stores`].
+#[derive(Debug)]
+pub struct StoreCheck {
+    /// The shard.
+    pub shard: usize,
+    /// Frames and bytes verified, or why the store does not verify at the position.
+    pub outcome: Result<(u64, u64), String>,
+}
+
+/// Verifies, read-only, every shard's store at the positions `manifest` names (every frame up
+/// to each position crc-checked; nothing cut or removed), on a glommio executor of its own: for
+/// `corestrom checkpoints verify` and other tools outside a running job. Shards without keyed
+/// state are skipped.
+///
+/// # Errors
+/// The executor cannot start.
+pub fn verify_checkpoint_stores(
+    state_dir: &Path,
+    manifest: &crate::checkpoint::Manifest,
+) -> Result<Vec<StoreCheck>, JobError> {
+    let state_dir = state_dir.to_path_buf();
+    let manifest = manifest.clone();
+    let spawned = glommio::LocalExecutorBuilder::default()
+        .name("corestrom-verify")
+        .spawn(move || async move {
+            let mut checks = Vec::new();
+            for (shard, snapshot) in manifest.per_shard.iter().enumerate() {
+                let Some(store) = &snapshot.store else {
+                    continue;
+                };
+                let restore = Some((manifest.checkpoint, store));
+                let outcome = match VerifiedShardStore::verify(&state_dir, shard, restore).await {
+                    Ok(verified) => Ok(verified.report().map_or((0, 0), |r| (r.frames, r.bytes))),
+                    Err(StoreVerifyError::Corrupt(why)) => Err(why),
+                    Err(StoreVerifyError::Fatal(e)) => Err(e.to_string()),
+                };
+                checks.push(StoreCheck { shard, outcome });
+            }
+            checks
+        })
+        .map_err(|e| JobError::Checkpoint(format!("starting a verification executor: {e}")))?;
+    spawned
+        .join()
+        .map_err(|e| JobError::Checkpoint(format!("verification executor: {e}")))
 }
