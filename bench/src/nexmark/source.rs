@@ -57,8 +57,7 @@ struct NexmarkReader {
     generator: NexmarkGenerator,
     /// Nanoseconds between two events of this split, when paced.
     interval_ns: Option<f64>,
-    /// Job clock at the first poll, and the position then.
-    start_ns: Option<(u64, u64)>,
+    start_ns: Option<u64>,
     progress: Option<Arc<AtomicU64>>,
 }
 
@@ -129,18 +128,13 @@ impl SourceReader<Event> for NexmarkReader {
         let n = match self.interval_ns {
             None => max.min(remaining as usize),
             Some(interval) => {
-                // The pace counts from the first poll and from the position then: a restored
-                // reader continues at the pace instead of waiting as long as the run that got
-                // to its position took.
-                let (start, resumed) = *self
-                    .start_ns
-                    .get_or_insert((now_ns, self.generator.position()));
-                let due = resumed + ((now_ns - start) as f64 / interval) as u64 + 1;
+                let start = *self.start_ns.get_or_insert(now_ns);
+                let due = ((now_ns - start) as f64 / interval) as u64 + 1;
                 let n = due.saturating_sub(self.generator.position()).min(remaining) as usize;
                 if n == 0 && remaining > 0 {
-                    let paced = (self.generator.position() - resumed) as f64 * interval;
+                    let next = start + (self.generator.position() as f64 * interval) as u64;
                     return Ok(SourcePoll::Pending {
-                        wake_at_ns: Some(start + paced as u64),
+                        wake_at_ns: Some(next),
                     });
                 }
                 n.min(max)
