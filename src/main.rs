@@ -36,6 +36,44 @@ enum Command {
     Nexmark(Box<NexmarkCli>),
     /// List, inspect or verify the checkpoints in a state directory.
     Checkpoints(CheckpointsCli),
+    /// Ask the job running on a state directory for a savepoint (optionally stopping it), and
+    /// wait until the savepoint is complete. Restore it with `nexmark --from-savepoint DIR`,
+    /// with any shard count.
+    Savepoint(SavepointCli),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SavepointCli {
+    #[command(subcommand)]
+    command: Option<SavepointCommand>,
+    #[command(flatten)]
+    trigger: SavepointTrigger,
+}
+
+#[derive(Args, Debug)]
+struct SavepointTrigger {
+    /// The running job's state directory (as given to --state-dir).
+    #[arg(required = true)]
+    state_dir: Option<PathBuf>,
+    /// Stop the job once the savepoint is complete and its output committed.
+    #[arg(long)]
+    stop: bool,
+    /// Where to write the savepoint (default: STATE_DIR/savepoints/savepoint-<ms since epoch>).
+    #[arg(long)]
+    into: Option<PathBuf>,
+    /// Give up waiting after this many seconds (the request stays for the job to take).
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum SavepointCommand {
+    /// Verify a savepoint (its manifest and every state file) and print what it holds.
+    Verify {
+        /// The savepoint directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -133,6 +171,14 @@ struct RunArgs {
     /// Milliseconds between checkpoints (with --state-dir; default 1000).
     #[arg(long, requires = "state_dir")]
     checkpoint_interval: Option<u64>,
+    /// Start from this savepoint (`corestrom savepoint`), with --shards of your choice, when
+    /// --state-dir holds no checkpoint yet (with checkpoints there, the job resumes from them).
+    #[arg(long, requires = "state_dir")]
+    from_savepoint: Option<PathBuf>,
+    /// Splits of the source, read round robin by the shards (default: the shard count). A
+    /// job restored from a checkpoint or savepoint keeps the split count it was taken with.
+    #[arg(long)]
+    source_splits: Option<usize>,
     /// Checkpoints without barrier alignment: after a crash some results may appear twice.
     #[arg(long, requires = "state_dir")]
     at_least_once: bool,
@@ -239,7 +285,101 @@ fn main() -> Result<()> {
             NexmarkCli { command: None, run } => run_query(run),
         },
         Command::Checkpoints(CheckpointsCli { command }) => checkpoints(command),
+        Command::Savepoint(SavepointCli {
+            command: Some(SavepointCommand::Verify { dir }),
+            ..
+        }) => verify_savepoint(&dir),
+        Command::Savepoint(SavepointCli {
+            command: None,
+            trigger,
+        }) => trigger_savepoint(trigger),
     }
+}
+
+/// Writes the request file the job's coordinator picks up (once per checkpoint interval) and
+/// waits until the savepoint's manifest exists and verifies.
+fn trigger_savepoint(trigger: SavepointTrigger) -> Result<()> {
+    use corestrom::runtime::checkpoint::savepoint::{self, SavepointMode, SavepointRequest};
+    let state_dir = trigger
+        .state_dir
+        .context("give the job's state directory")?;
+    if !state_dir.is_dir() {
+        bail!(
+            "{} does not exist: is a job with --state-dir {} running?",
+            state_dir.display(),
+            state_dir.display()
+        );
+    }
+    let dir = trigger.into.unwrap_or_else(|| {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        state_dir
+            .join("savepoints")
+            .join(format!("savepoint-{now_ms}"))
+    });
+    // The job resolves the directory from its own working directory.
+    let dir = std::path::absolute(&dir).context("resolving the savepoint directory")?;
+    if dir.join(savepoint::SAVEPOINT_MANIFEST).exists() {
+        bail!("{} already holds a savepoint", dir.display());
+    }
+    let mode = if trigger.stop {
+        SavepointMode::Stop
+    } else {
+        SavepointMode::Continue
+    };
+    savepoint::write_request(
+        &state_dir,
+        &SavepointRequest {
+            dir: dir.clone(),
+            mode,
+        },
+    )
+    .context("writing the savepoint request")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(trigger.timeout);
+    loop {
+        match savepoint::read(&dir) {
+            Ok(manifest) => {
+                println!(
+                    "savepoint {} (checkpoint {}, {} shards){}",
+                    dir.display(),
+                    manifest.checkpoint.checkpoint,
+                    manifest.checkpoint.shards,
+                    if trigger.stop { ", job stopping" } else { "" }
+                );
+                return Ok(());
+            }
+            Err(savepoint::SavepointError::Missing { .. }) => {}
+            Err(e) => return Err(e).context("reading the new savepoint"),
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "no savepoint in {} after {} s: is the job running on {}?",
+                dir.display(),
+                trigger.timeout,
+                state_dir.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Verifies a savepoint's manifest and state files.
+fn verify_savepoint(dir: &Path) -> Result<()> {
+    use corestrom::runtime::checkpoint::savepoint::load::Savepoint;
+    let savepoint = Savepoint::open(dir)?;
+    savepoint.verify()?;
+    let manifest = &savepoint.manifest;
+    println!(
+        "ok  savepoint {}: checkpoint {}, {} shards, {} key groups, {} state files ({} bytes)",
+        dir.display(),
+        manifest.checkpoint.checkpoint,
+        manifest.checkpoint.shards,
+        manifest.checkpoint.max_key_groups,
+        manifest.state_files.len(),
+        manifest.state_files.iter().map(|f| f.bytes).sum::<u64>()
+    );
+    Ok(())
 }
 
 fn checkpoints(command: CheckpointsCommand) -> Result<()> {
@@ -488,6 +628,15 @@ fn run_one(args: &RunArgs, query: Query, output: &Output) -> Result<RunSummary> 
             checkpoint.guarantee = Guarantee::AtLeastOnce;
         }
         builder = builder.checkpointing(checkpoint);
+        if let Some(savepoint) = &args.from_savepoint {
+            if let QuerySelection::All = args.query {
+                bail!("--from-savepoint restores one query: give --query");
+            }
+            builder = builder.from_savepoint(savepoint);
+        }
+    }
+    if let Some(splits) = args.source_splits {
+        builder = builder.source_splits(splits);
     }
     let env = builder.build().context("configuring the job")?;
     let progress = Arc::new(AtomicU64::new(0));
@@ -510,6 +659,19 @@ fn run_one(args: &RunArgs, query: Query, output: &Output) -> Result<RunSummary> 
     let report = env.execute_and_wait();
     display.finish();
     let report = report.with_context(|| format!("running {}", query.name()))?;
+    for savepoint in &report.savepoints {
+        match &savepoint.error {
+            None => eprintln!(
+                "savepoint {} complete (checkpoint {})",
+                savepoint.dir.display(),
+                savepoint.checkpoint
+            ),
+            Some(e) => eprintln!("savepoint {} failed: {e}", savepoint.dir.display()),
+        }
+    }
+    if report.stopped_with_savepoint {
+        eprintln!("stopped with a savepoint");
+    }
     let process_cpu_s = process_cpu_seconds() - cpu_before;
     Ok(summarize(query, &report, process_cpu_s, stats.as_deref()))
 }

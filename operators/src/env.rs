@@ -16,6 +16,7 @@ use crate::stream::Stream;
 #[derive(Clone, Debug, Default)]
 pub struct EnvBuilder {
     config: JobConfig,
+    from_savepoint: Option<std::path::PathBuf>,
 }
 
 impl EnvBuilder {
@@ -73,6 +74,22 @@ impl EnvBuilder {
         self
     }
 
+    /// Splits of every source (default: the shard count when the job first starts). A job
+    /// restored from a checkpoint or savepoint keeps the count it was taken with, so its
+    /// sources read the same records whatever the shard count.
+    pub fn source_splits(mut self, splits: usize) -> Self {
+        self.config.source_splits = Some(splits);
+        self
+    }
+
+    /// Starts from the savepoint in `dir` (see `corestrom_runtime::checkpoint::savepoint`),
+    /// with this builder's shard count, when the state directory holds no checkpoint yet.
+    /// Needs checkpointing: call it after `checkpoint_every` or `checkpointing`.
+    pub fn from_savepoint(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.from_savepoint = Some(dir.into());
+        self
+    }
+
     /// Core pinning (default `Pinning::Auto`).
     pub fn pinning(mut self, pinning: Pinning) -> Self {
         self.config.pinning = pinning;
@@ -83,7 +100,15 @@ impl EnvBuilder {
     ///
     /// # Errors
     /// `JobError::Config` naming the invalid setting.
-    pub fn build(self) -> Result<Env, JobError> {
+    pub fn build(mut self) -> Result<Env, JobError> {
+        if let Some(dir) = self.from_savepoint.take() {
+            let checkpoint = self.config.checkpoint.as_mut().ok_or_else(|| {
+                JobError::Config(
+                    "from_savepoint needs checkpointing (a state directory) to be set first".into(),
+                )
+            })?;
+            checkpoint.from_savepoint = Some(dir);
+        }
         self.config.validate()?;
         Ok(Env {
             inner: Rc::new(RefCell::new(EnvInner {
@@ -134,7 +159,7 @@ impl Env {
         self.inner.borrow().config.shards
     }
 
-    /// Adds a parallel source (one reader per shard).
+    /// Adds a parallel source (one reader per source split; see `source_splits`).
     pub fn source<T: corestrom_runtime::Data>(
         &self,
         name: &str,
@@ -144,8 +169,8 @@ impl Env {
         Stream::new(self.clone(), node)
     }
 
-    /// A source with one iterator per shard: `make(split)` builds shard `split.shard`'s
-    /// iterator. Bounded if the iterators end, unbounded if they do not.
+    /// A source with one iterator per split (by default one per shard): `make(split)` builds
+    /// split `split.shard`'s iterator. Bounded if the iterators end, unbounded if they do not.
     pub fn from_iter<T, I, F>(&self, make: F) -> Stream<T>
     where
         T: corestrom_runtime::Data,

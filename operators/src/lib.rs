@@ -124,6 +124,7 @@ pub mod prelude {
         KeyedConnectedStreams, KeyedProcessFunction, KeyedStream, ProcessContext, ProcessStreams,
         Stream, WatermarkStrategy,
     };
+    pub use corestrom_runtime::checkpoint::savepoint::SavepointMode;
     pub use corestrom_runtime::{
         EventTime, JobError, JobReport, OperatorError, Pinning, Record, Sink, SinkWriter, Source,
         SourcePoll, SourceReader, SplitContext, StableHash,

@@ -34,6 +34,9 @@ pub struct JobConfig {
     pub pinning: Pinning,
     /// Checkpointing (exactly-once), off when `None`.
     pub checkpoint: Option<crate::checkpoint::CheckpointConfig>,
+    /// Splits of every source, read round robin by the shards (`crate::splits`). `None`: the
+    /// shard count when the job first starts; a restored job keeps its checkpoint's count.
+    pub source_splits: Option<usize>,
 }
 
 impl Default for JobConfig {
@@ -47,6 +50,7 @@ impl Default for JobConfig {
             spin_before_park: SPIN_BEFORE_PARK_DEFAULT,
             pinning: Pinning::Auto,
             checkpoint: None,
+            source_splits: None,
         }
     }
 }
@@ -86,6 +90,13 @@ impl JobConfig {
             return fail(format!(
                 "ring_capacity must be in 2..={RING_CAPACITY_MAX}, got {}",
                 self.ring_capacity
+            ));
+        }
+        if let Some(splits) = self.source_splits
+            && (splits == 0 || splits > SOURCE_SPLITS_MAX)
+        {
+            return fail(format!(
+                "source_splits must be in 1..={SOURCE_SPLITS_MAX}, got {splits}"
             ));
         }
         if let Some(checkpoint) = &self.checkpoint

@@ -24,6 +24,13 @@ pub const MAX_KEY_GROUPS_MAX: u32 = 1 << 15;
 /// Upper bound on shards of one job.
 pub const SHARDS_MAX: usize = 256;
 
+/// Most source splits of a job (each is one reader on some shard).
+pub const SOURCE_SPLITS_MAX: usize = 4096;
+
+/// Records one poll of a shard's source reads from one split while the shard reads several
+/// (`splits::MultiSplitReader`): bounds how far apart in event time its splits drift.
+pub const SPLIT_POLL_RECORDS: usize = 64;
+
 /// How long a partial batch may wait in an exchange buffer before it leaves anyway.
 pub const MAX_BATCH_DELAY_DEFAULT: Duration = Duration::from_micros(100);
 

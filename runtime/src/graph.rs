@@ -32,6 +32,7 @@ use crate::sink::{
     RestoredCheckpoint, Sink, SinkCheckpointing, SinkCollector, SinkCommit, SinkState,
 };
 use crate::source::{Source, SourceDriver, SplitContext};
+use crate::splits::{MultiSplitReader, RestoredSplits};
 use crate::state::checkpointer::StateCheckpointer;
 use crate::state::snapshot::KeyGroupState;
 use crate::time::Clock;
@@ -423,17 +424,38 @@ pub(crate) struct ShardBuild {
 pub(crate) struct ShardCheckpointing {
     pub(crate) control: Arc<CheckpointControl>,
     pub(crate) shard: Rc<RefCell<ShardCheckpoints>>,
-    /// The manifest the job restarts from, if any.
+    /// The manifest the job restarts from, if any (a savepoint's: of the job that took it).
     pub(crate) restore: Option<Arc<Manifest>>,
     /// Incremental snapshots being encoded between batches.
     pub(crate) work: Rc<crate::state::background::SnapshotWork>,
+    /// The savepoint the job starts from, if any (then `restore` is its manifest).
+    pub(crate) savepoint: Option<Arc<crate::checkpoint::savepoint::load::Savepoint>>,
 }
 
-impl ShardCheckpointing {
-    /// This shard's entry of the restored manifest.
-    fn restored_shard(&self, shard: usize) -> Option<&crate::checkpoint::ShardSnapshot> {
-        self.restore.as_ref().map(|m| &m.per_shard[shard])
-    }
+/// The positions of source `key`'s splits in `manifest`, gathered from every shard (the job
+/// that took it may have had another shard count).
+fn restored_splits(manifest: &Manifest, key: &str) -> Result<RestoredSplits, OperatorError> {
+    let blobs = manifest
+        .per_shard
+        .iter()
+        .map(|shard| {
+            let blob = shard
+                .sources
+                .iter()
+                .find(|b| b.operator == key)
+                .ok_or_else(|| {
+                    OperatorError::Failed(format!(
+                        "the restored checkpoint has no position for source '{key}' on shard {}: \
+                         restore a checkpoint of the same job graph",
+                        shard.shard
+                    ))
+                })?;
+            blob.bytes()
+                .map_err(|e| OperatorError::Failed(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RestoredSplits::gather(blobs.iter().map(Vec::as_slice))
+        .map_err(|e| OperatorError::Failed(format!("source '{key}': {e}")))
 }
 
 /// The key of an operator in checkpoint manifests: stable as long as the job graph is.
@@ -540,27 +562,42 @@ impl<T: Data, S: Source<T>> NodeSpec for SourceSpec<T, S> {
     ) -> Result<Vec<Box<dyn Any>>, OperatorError> {
         let down = fan_out(downcast_outputs::<T>(outputs));
         crate::op_scope::enter(node.0);
-        let mut reader = self.source.create_reader(build.split)?;
         let key = operator_key(node, &build.names[node.0 as usize]);
-        if let Some(restored) = build
+        let restored = match build
             .checkpointing
             .as_ref()
-            .and_then(|c| c.restored_shard(build.split.shard))
+            .and_then(|c| c.restore.as_ref())
         {
-            let blob = restored
-                .sources
-                .iter()
-                .find(|b| b.operator == key)
-                .ok_or_else(|| {
+            Some(manifest) => Some(restored_splits(manifest, &key)?),
+            None => None,
+        };
+        let splits = match (&restored, build.config.source_splits) {
+            (Some(r), Some(configured)) if r.splits != configured => {
+                return Err(OperatorError::Failed(format!(
+                    "the restored checkpoint read source '{key}' in {} splits, the job asks for \
+                     {configured}: a restored job keeps its split count",
+                    r.splits
+                )));
+            }
+            (Some(r), _) => r.splits,
+            (None, configured) => configured.unwrap_or(build.split.shards),
+        };
+        let mut readers = Vec::new();
+        for split in crate::splits::owned_splits(build.split.shard, build.split.shards, splits) {
+            let context = MultiSplitReader::<T>::split_context(split, splits);
+            let mut reader = self.source.create_reader(context)?;
+            if let Some(restored) = &restored {
+                let position = restored.positions.get(&split).ok_or_else(|| {
                     OperatorError::Failed(format!(
-                        "the restored checkpoint has no position for source '{key}'"
+                        "the restored checkpoint has no position for split {split} of source '{key}'"
                     ))
                 })?;
-            let position = blob
-                .bytes()
-                .map_err(|e| OperatorError::Failed(e.to_string()))?;
-            reader.restore(&position)?;
+                reader.restore(position)?;
+            }
+            readers.push((split, reader));
         }
+        let reader: Box<dyn crate::source::SourceReader<T>> =
+            Box::new(MultiSplitReader::new(splits, readers));
         build.drivers.push(Box::new(SourceDriver {
             operator: node.0,
             key,
@@ -832,15 +869,26 @@ impl<T: Data, S: Sink<T>> NodeSpec for SinkSpec<T, S> {
         let mut restored_checkpoint = 0;
         let checkpointing = match &build.checkpointing {
             Some(cp) => {
-                let restored = cp.restore.as_ref().map(|m| RestoredCheckpoint {
-                    checkpoint: m.checkpoint,
-                    finished: m.finished,
-                    transactions: m.per_shard[build.split.shard]
-                        .sinks
-                        .iter()
-                        .filter(|b| b.operator == key)
-                        .filter_map(|b| b.bytes().ok())
-                        .collect(),
+                let restored = cp.restore.as_ref().map(|m| {
+                    // Shard `o` of the job that took the checkpoint is adopted by shard
+                    // `o mod shards`: with another shard count every old shard's output is
+                    // still resolved exactly once.
+                    let adopted_shards: Vec<usize> = (0..m.shards)
+                        .filter(|o| o % build.split.shards == build.split.shard)
+                        .collect();
+                    RestoredCheckpoint {
+                        checkpoint: m.checkpoint,
+                        finished: m.finished,
+                        transactions: m
+                            .per_shard
+                            .iter()
+                            .filter(|p| adopted_shards.contains(&p.shard))
+                            .flat_map(|p| p.sinks.iter())
+                            .filter(|b| b.operator == key)
+                            .filter_map(|b| b.bytes().ok())
+                            .collect(),
+                        adopted_shards,
+                    }
                 });
                 restored_checkpoint = restored.as_ref().map_or(0, |r| r.checkpoint);
                 writer.recover(restored.as_ref())?;

@@ -17,7 +17,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::checkpoint::restore::{Decision, RestoreChoice, Verdict};
-use crate::checkpoint::state_store::{ShardStateStore, StoreVerifyError, VerifiedShardStore};
+use crate::checkpoint::savepoint::load::Savepoint;
+use crate::checkpoint::savepoint::{SavepointMode, SavepointOutcome, SavepointRequest};
+use crate::checkpoint::state_store::{
+    RestoredState, ShardStateStore, StoreVerifyError, VerifiedShardStore,
+};
 use crate::checkpoint::{CheckpointControl, Manifest, ShardCheckpoints};
 use crate::config::{JobConfig, Pinning, allowed_cpus};
 use crate::error::{JobError, ShardId};
@@ -25,6 +29,7 @@ use crate::graph::{JobGraph, ShardBuild, ShardCheckpointing};
 use crate::metrics::ShardMetrics;
 use crate::park::Parker;
 use crate::source::SplitContext;
+use crate::state::snapshot::OperatorState;
 use crate::time::Clock;
 
 /// Shared by all shards of a job: the stop flag, the first failure, and everyone's parker.
@@ -86,6 +91,11 @@ pub struct JobReport {
     /// For a checkpointing job: the synchronous part of every keyed-state snapshot an operator
     /// instance took at a barrier (empty without keyed state).
     pub snapshot_pauses: Option<Vec<crate::checkpoint::SnapshotPause>>,
+    /// Every savepoint this run took or failed to take (empty without checkpoints).
+    pub savepoints: Vec<SavepointOutcome>,
+    /// True when the job ended because it stopped with a savepoint (its inputs may not have
+    /// ended).
+    pub stopped_with_savepoint: bool,
 }
 
 /// A running job.
@@ -102,6 +112,36 @@ impl JobHandle {
     /// already failed or finished.
     pub fn cancel(&self) {
         self.control.stop();
+    }
+
+    /// Asks for a savepoint into `dir` (created; it must not hold one yet), taken as the next
+    /// checkpoint. With `SavepointMode::Stop` the job ends once the savepoint is complete and
+    /// its output committed. The outcome is in [`JobHandle::savepoints`] and the report.
+    ///
+    /// # Errors
+    /// The job does not checkpoint.
+    pub fn savepoint(
+        &self,
+        dir: impl Into<std::path::PathBuf>,
+        mode: SavepointMode,
+    ) -> Result<(), JobError> {
+        let checkpoints = self.control.checkpoints.as_ref().ok_or_else(|| {
+            JobError::Config("savepoints need checkpointing (a state directory)".into())
+        })?;
+        checkpoints.request_savepoint(SavepointRequest {
+            dir: dir.into(),
+            mode,
+        });
+        self.control.wake_all();
+        Ok(())
+    }
+
+    /// The savepoints taken (or failed) so far.
+    pub fn savepoints(&self) -> Vec<SavepointOutcome> {
+        self.control
+            .checkpoints
+            .as_ref()
+            .map_or_else(Vec::new, |c| c.savepoints())
     }
 
     /// A handle that cancels the job from another thread.
@@ -132,6 +172,9 @@ impl JobHandle {
             }
         }
         let elapsed = self.started.elapsed();
+        if let Some(checkpoints) = &self.control.checkpoints {
+            checkpoints.fail_unserved();
+        }
         // The recorded failure is the root cause; the other shards only saw the stop.
         let recorded = self
             .control
@@ -149,6 +192,16 @@ impl JobHandle {
         let cores = self.shards.min(crate::config::available_cores());
         let checkpoint_durations_us = self.control.checkpoints.as_ref().map(|c| c.durations_us());
         let snapshot_pauses = self.control.checkpoints.as_ref().map(|c| c.snapshots());
+        let savepoints = self
+            .control
+            .checkpoints
+            .as_ref()
+            .map_or_else(Vec::new, |c| c.savepoints());
+        let stopped_with_savepoint = self
+            .control
+            .checkpoints
+            .as_ref()
+            .is_some_and(|c| c.stop_after().is_some());
         Ok(JobReport {
             elapsed,
             shards: self.shards,
@@ -157,6 +210,8 @@ impl JobHandle {
             per_shard,
             checkpoint_durations_us,
             snapshot_pauses,
+            savepoints,
+            stopped_with_savepoint,
         })
     }
 }
@@ -186,8 +241,20 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
     let shards = config.shards;
     let parkers: Vec<Arc<Parker>> = (0..shards).map(|_| Arc::new(Parker::new())).collect();
     let candidates = restore_candidates(&config)?;
+    // A savepoint is restored only into a state directory without checkpoints.
+    let savepoint = match candidates.is_empty() {
+        true => restore_savepoint(&config)?,
+        false => None,
+    };
     let checkpoints = config.checkpoint.as_ref().map(|c| {
-        let restored = candidates.first().map_or(0, |m| m.checkpoint);
+        let restored = candidates.first().map_or_else(
+            || {
+                savepoint
+                    .as_ref()
+                    .map_or(0, |s| s.manifest.checkpoint.checkpoint)
+            },
+            |m| m.checkpoint,
+        );
         Arc::new(CheckpointControl::new(
             c.clone(),
             shards,
@@ -195,10 +262,19 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
             restored,
         ))
     });
-    let restore_plan = match (&checkpoints, &config.checkpoint) {
-        (Some(control), Some(c)) if graph.has_snapshotted_state() => RestorePlan::Agreed(Arc::new(
-            RestoreChoice::new(candidates, shards, c.manifest_dir(), Arc::clone(control)),
-        )),
+    let restore_plan = match (&checkpoints, &config.checkpoint, &savepoint) {
+        (Some(_), Some(_), Some(savepoint)) => RestorePlan::Savepoint {
+            manifest: Arc::new(savepoint.manifest.checkpoint.clone()),
+            keeps_state: graph.has_snapshotted_state(),
+        },
+        (Some(control), Some(c), None) if graph.has_snapshotted_state() => {
+            RestorePlan::Agreed(Arc::new(RestoreChoice::new(
+                candidates,
+                shards,
+                c.manifest_dir(),
+                Arc::clone(control),
+            )))
+        }
         _ => RestorePlan::Newest(candidates.into_iter().next()),
     };
     let control = Arc::new(JobControl {
@@ -248,6 +324,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
         let levels = Arc::clone(&levels);
         let names = Arc::clone(&names);
         let restore_plan = restore_plan.clone();
+        let savepoint = savepoint.clone();
         let spawned = LocalExecutorBuilder::new(placement)
             .name(&format!("corestrom-shard-{shard}"))
             // The shard loop parks itself; glommio's own spinning would only burn the core.
@@ -290,6 +367,7 @@ pub fn execute(graph: JobGraph, config: JobConfig) -> Result<JobHandle, JobError
                         ))),
                         restore: restore.clone(),
                         work: Rc::default(),
+                        savepoint: savepoint.clone(),
                     }
                 });
                 let build = ShardBuild {
@@ -389,6 +467,14 @@ fn restore_candidates(config: &JobConfig) -> Result<Vec<Arc<Manifest>>, JobError
         }
         candidates.push(Arc::new(manifest));
     }
+    if let (Some(newest), Some(savepoint)) = (candidates.first(), &checkpoint.from_savepoint) {
+        eprintln!(
+            "corestrom: {} holds checkpoints; resuming from checkpoint {} instead of savepoint {}",
+            checkpoint.state_dir.display(),
+            newest.checkpoint,
+            savepoint.display()
+        );
+    }
     Ok(candidates)
 }
 
@@ -399,6 +485,12 @@ enum RestorePlan {
     Newest(Option<Arc<Manifest>>),
     /// With keyed state the shards verify their stores and agree (`checkpoint::restore`).
     Agreed(Arc<RestoreChoice>),
+    /// A savepoint's manifest (of the job that took it); with keyed state each shard creates an
+    /// empty store and loads the savepoint's key groups into it (`open_state_store`).
+    Savepoint {
+        manifest: Arc<Manifest>,
+        keeps_state: bool,
+    },
 }
 
 /// The checkpoint shard `shard` resumes from, and its store verified there (or to be created
@@ -412,16 +504,21 @@ async fn choose_restore(
     let choice = match plan {
         RestorePlan::Newest(manifest) => return Ok((manifest.clone(), None)),
         RestorePlan::Agreed(choice) => choice,
+        RestorePlan::Savepoint {
+            manifest,
+            keeps_state,
+        } => {
+            let store = match keeps_state {
+                true => Some(empty_store(state_dir, shard).await?),
+                false => None,
+            };
+            return Ok((Some(Arc::clone(manifest)), store));
+        }
     };
-    let state_dir = state_dir.expect("an agreed restore implies checkpoints");
     if choice.candidates().is_empty() {
-        let store = VerifiedShardStore::verify(state_dir, shard, None).await;
-        return match store {
-            Ok(store) => Ok((None, Some(store))),
-            Err(StoreVerifyError::Corrupt(why)) => Err(JobError::Checkpoint(why)),
-            Err(StoreVerifyError::Fatal(e)) => Err(e),
-        };
+        return Ok((None, Some(empty_store(state_dir, shard).await?)));
     }
+    let state_dir = state_dir.expect("an agreed restore implies checkpoints");
     for (index, candidate) in choice.candidates().iter().enumerate() {
         let mut verified = None;
         let verdict = match &candidate.per_shard[shard].store {
@@ -449,6 +546,44 @@ async fn choose_restore(
         }
     }
     unreachable!("the last candidate's round accepts or fails")
+}
+
+/// Shard `shard`'s store, to be created empty under `state_dir`.
+async fn empty_store(
+    state_dir: Option<&std::path::Path>,
+    shard: usize,
+) -> Result<VerifiedShardStore, JobError> {
+    let state_dir = state_dir.expect("keyed state in a job implies checkpoints");
+    match VerifiedShardStore::verify(state_dir, shard, None).await {
+        Ok(store) => Ok(store),
+        Err(StoreVerifyError::Corrupt(why)) => Err(JobError::Checkpoint(why)),
+        Err(StoreVerifyError::Fatal(e)) => Err(e),
+    }
+}
+
+/// The configured savepoint, verified (its state files are verified when the shards load
+/// them), or none.
+fn restore_savepoint(config: &JobConfig) -> Result<Option<Arc<Savepoint>>, JobError> {
+    let Some(dir) = config
+        .checkpoint
+        .as_ref()
+        .and_then(|c| c.from_savepoint.as_deref())
+    else {
+        return Ok(None);
+    };
+    let savepoint = Savepoint::open(dir)
+        .map_err(|e| JobError::Checkpoint(format!("restoring savepoint: {e}")))?;
+    let manifest = &savepoint.manifest.checkpoint;
+    if manifest.max_key_groups != config.max_key_groups {
+        return Err(JobError::Checkpoint(format!(
+            "savepoint {} was taken with {} key groups, the job has {}: key groups are the unit \
+             of rescaling and cannot change",
+            dir.display(),
+            manifest.max_key_groups,
+            config.max_key_groups
+        )));
+    }
+    Ok(Some(Arc::new(savepoint)))
 }
 
 async fn run_shard(
@@ -508,11 +643,14 @@ async fn open_state_store(
     };
     let Some(verified_store) = verified_store else {
         debug_assert!(!graph.has_snapshotted_state());
-        let restored_state = checkpointing
-            .restore
-            .as_ref()
-            .and_then(|m| m.per_shard[build.split.shard].store.as_ref())
-            .is_some_and(|s| !s.operators.is_empty());
+        let restored_state = match &checkpointing.savepoint {
+            Some(savepoint) => savepoint.has_keyed_state(),
+            None => checkpointing
+                .restore
+                .as_ref()
+                .and_then(|m| m.per_shard[build.split.shard].store.as_ref())
+                .is_some_and(|s| !s.operators.is_empty()),
+        };
         if restored_state {
             return Err(JobError::Checkpoint(
                 "the restored checkpoint holds keyed state, but this job keeps none: \
@@ -522,9 +660,56 @@ async fn open_state_store(
         }
         return Ok(None);
     };
-    let (store, restored) = verified_store.open().await?;
+    let (mut store, restored) = verified_store.open().await?;
+    if let Some(savepoint) = checkpointing.savepoint.clone() {
+        load_savepoint(&savepoint, &mut store, build).await?;
+        return Ok(Some(store));
+    }
     build.restored_state = std::cell::RefCell::new(restored);
     Ok(Some(store))
+}
+
+/// Loads into the shard's fresh store the savepoint's state of the key groups the shard owns
+/// now (see `checkpoint::savepoint`), for the operators to take.
+async fn load_savepoint(
+    savepoint: &Savepoint,
+    store: &mut ShardStateStore,
+    build: &mut ShardBuild,
+) -> Result<(), JobError> {
+    if !savepoint.has_keyed_state() {
+        return Err(JobError::Checkpoint(format!(
+            "savepoint {} holds no keyed state, but this job keeps keyed state: restore a \
+             savepoint of the same job graph",
+            savepoint.dir.display()
+        )));
+    }
+    let groups = crate::hash::key_group_range(
+        build.split.shard,
+        build.config.max_key_groups,
+        build.config.shards,
+    );
+    let loaded = savepoint
+        .key_groups(groups.start, groups.end)
+        .map_err(|e| JobError::Checkpoint(format!("restoring savepoint: {e}")))?;
+    let state: Vec<OperatorState> = loaded
+        .into_iter()
+        .map(|o| OperatorState {
+            operator: o.operator,
+            name: o.key,
+            groups: o.groups.into(),
+            // The fresh store holds nothing yet: every group the savepoint has is listed.
+            coverage: crate::state::snapshot::Coverage::Full,
+        })
+        .collect();
+    store.seed(&state).await?;
+    let restored = RestoredState::from_operators(
+        state
+            .into_iter()
+            .map(|o| (o.operator, o.name, o.groups.to_vec()))
+            .collect(),
+    );
+    build.restored_state = std::cell::RefCell::new(restored);
+    Ok(())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -49,6 +49,7 @@ pub mod processing_time;
 pub mod shard;
 pub mod sink;
 pub mod source;
+pub mod splits;
 pub mod state;
 pub mod time;
 pub mod timers;

@@ -144,7 +144,9 @@ pub(crate) async fn run(
         coordinator: build.split.shard == 0,
         committed: c.control.completed(),
         final_committed: false,
+        stopped: false,
     });
+    let mut stopped_with_savepoint = false;
     loop {
         if control.is_stopping() {
             return Err(JobError::Cancelled);
@@ -157,6 +159,12 @@ pub(crate) async fn run(
         let mut progress = false;
         if let Some(turn) = checkpoints.as_mut() {
             progress |= turn.run(&mut build, &control)?;
+            if turn.stopped {
+                // Stop with savepoint: its output is committed; what came after its barrier
+                // stays uncommitted for the restored job to discard.
+                stopped_with_savepoint = true;
+                break;
+            }
             // One slice of incremental snapshots per turn, between the drivers' batches, and
             // before persisting, so a snapshot completed now is written in this turn.
             progress |= turn.encode_slice(&build)?;
@@ -262,7 +270,11 @@ pub(crate) async fn run(
         glommio::yield_if_needed().await;
     }
     op_scope::enter(NO_OPERATOR);
-    for finished in &build.sinks_finished {
+    for finished in build
+        .sinks_finished
+        .iter()
+        .filter(|_| !stopped_with_savepoint)
+    {
         assert!(
             finished.get(),
             "every driver finished, so every sink saw its end"
@@ -280,6 +292,8 @@ struct CheckpointTurn {
     coordinator: bool,
     committed: u64,
     final_committed: bool,
+    /// The job stops with a savepoint this shard committed: leave the loop.
+    stopped: bool,
 }
 
 impl CheckpointTurn {
@@ -324,6 +338,12 @@ impl CheckpointTurn {
             }
             self.committed = completed;
             progress = true;
+        }
+        if let Some(stop) = self.control.stop_after()
+            && self.committed >= stop
+        {
+            self.stopped = true;
+            return Ok(true);
         }
         if !self.final_committed
             && self.control.final_complete()

@@ -42,8 +42,13 @@ pub struct RestoredCheckpoint {
     pub checkpoint: u64,
     /// True if it is the final checkpoint of a run whose inputs all ended.
     pub finished: bool,
-    /// The transactions this shard's sink prepared for it, as `prepare_commit` returned them.
+    /// The transactions the sinks of the adopted shards prepared for it, as `prepare_commit`
+    /// returned them.
     pub transactions: Vec<Vec<u8>>,
+    /// Shards of the job that took the checkpoint whose leftovers this writer resolves: its own
+    /// shard when the shard count is unchanged; after rescaling, old shard `o` is adopted by
+    /// shard `o mod shards` (possibly several, possibly none).
+    pub adopted_shards: Vec<usize>,
 }
 
 /// Writes one shard's share of a stream.

@@ -1,5 +1,6 @@
 //! Sources: the `Source` a user hands to the job (one per job, `Send`), the `SourceReader` it
-//! creates on every shard (one split each), and the driver that runs a reader in the shard loop.
+//! creates per split (a shard reads its splits through `splits::MultiSplitReader`), and the
+//! driver that runs a shard's reader in the shard loop.
 //!
 //! A reader fills a batch per poll; the driver stamps the batch with the emission time (job
 //! clock) used for latency, pushes it down the fused chain, and at the end of a bounded split
@@ -15,12 +16,14 @@ use crate::shard::{Driver, DriverPoll, LoopContext};
 use crate::time::{END_OF_TIME, EventTime};
 pub use crate::watermarks::ReaderWatermark;
 
-/// Which split of a parallel operator an instance serves.
+/// Which split of a parallel operator an instance serves. For sinks and other operators the
+/// split is the shard; for sources it is the source split (`crate::splits`), whose count stays
+/// fixed when a job is restored on another shard count (by default it equals the shard count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SplitContext {
-    /// This shard (= split index).
+    /// The split index (a sink's: its shard).
     pub shard: usize,
-    /// Number of shards (= splits).
+    /// The number of splits (a sink's: the shard count).
     pub shards: usize,
 }
 

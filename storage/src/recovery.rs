@@ -198,7 +198,7 @@ pub(crate) async fn recover<D: Disk>(
         .collect();
     let index_files_to_remove: Vec<String> = index_seqs
         .iter()
-        .filter(|&&seq| !index_file.as_ref().is_some_and(|(kept, _)| *kept == seq))
+        .filter(|&&seq| index_file.as_ref().is_none_or(|(kept, _)| *kept != seq))
         .map(|&seq| index_file_name(seq))
         .collect();
     let removed_index_files = index_files_to_remove

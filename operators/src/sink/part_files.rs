@@ -14,7 +14,9 @@
 //! nothing. Recovery from checkpoint `R` commits every pending file with `C ≤ R`, deletes the
 //! other hidden files of the shard, and deletes
 //! visible files with `C > R`: they belong to a checkpoint newer than the one restored (its
-//! manifest failed to verify), and the replay writes them again.
+//! manifest failed to verify), and the replay writes them again. After a restore with another
+//! shard count (a savepoint), a shard does the same for the files of the old shards it adopts
+//! (`RestoredCheckpoint::adopted_shards`), so every old shard's files are resolved exactly once.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -135,16 +137,38 @@ impl PartFiles {
         }
     }
 
-    /// Resolves what a previous run of this shard left (see the module doc).
+    /// Resolves what a previous run of this shard left (see the module doc), and, after a
+    /// restore with another shard count, what the old shards this one adopted left
+    /// (`RestoredCheckpoint::adopted_shards`).
     ///
     /// # Errors
     /// A file cannot be renamed or deleted.
     pub fn recover(&mut self, restored: Option<&RestoredCheckpoint>) -> Result<(), OperatorError> {
         // Whatever this writer has open belongs to no checkpoint yet: it is discarded below.
         self.current = None;
+        let mut shards = vec![self.shard];
+        if let Some(r) = restored {
+            shards.extend(r.adopted_shards.iter().filter(|&&s| s != self.shard));
+        }
+        let mut changed = false;
+        for shard in shards {
+            changed |= self.recover_shard(shard, restored)?;
+        }
+        if changed {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves the files of `shard`; true when it renamed or deleted one.
+    fn recover_shard(
+        &self,
+        shard: usize,
+        restored: Option<&RestoredCheckpoint>,
+    ) -> Result<bool, OperatorError> {
         let entries =
             fs::read_dir(&self.dir).map_err(io(format!("listing {}", self.dir.display())))?;
-        let prefix = format!("part-{:05}", self.shard);
+        let prefix = format!("part-{shard:05}");
         let mut changed = false;
         for entry in entries {
             let entry = entry.map_err(io(format!("listing {}", self.dir.display())))?;
@@ -186,10 +210,7 @@ impl PartFiles {
                 (false, _) => {}
             }
         }
-        if changed {
-            sync_dir(&self.dir)?;
-        }
-        Ok(())
+        Ok(changed)
     }
 }
 
@@ -214,5 +235,55 @@ impl Write for PartFiles {
             Some(file) => file.flush(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// After a restore on fewer shards, the shard that adopts an old shard commits that shard's
+    /// covered pending files and discards the rest of its hidden files; no one else touches them.
+    #[test]
+    fn recovery_resolves_the_files_of_adopted_shards() {
+        let dir = tempfile::tempdir().expect("dir");
+        // Old shard 2 prepared checkpoints 3 and 4 and was writing more; 3 is restored.
+        let mut old = PartFiles::new(dir.path(), 2, "jsonl").expect("files");
+        for checkpoint in [3, 4] {
+            old.write_all(b"line\n").expect("write");
+            old.prepare(CheckpointId(checkpoint)).expect("prepare");
+        }
+        old.write_all(b"unfinished\n").expect("write");
+        old.flush().expect("flush");
+        drop(old);
+        let restored = RestoredCheckpoint {
+            checkpoint: 3,
+            finished: false,
+            transactions: vec![b"part-00002-00000000000000000003.jsonl".to_vec()],
+            adopted_shards: vec![0, 2],
+        };
+        let mut bystander = PartFiles::new(dir.path(), 1, "jsonl").expect("files");
+        bystander
+            .recover(Some(&RestoredCheckpoint {
+                adopted_shards: vec![1, 3],
+                ..restored.clone()
+            }))
+            .expect("recover");
+        assert_eq!(names(dir.path()).len(), 3, "shard 1 leaves shard 2's files");
+        let mut adopter = PartFiles::new(dir.path(), 0, "jsonl").expect("files");
+        adopter.recover(Some(&restored)).expect("recover");
+        assert_eq!(
+            names(dir.path()),
+            vec!["part-00002-00000000000000000003.jsonl".to_string()]
+        );
     }
 }

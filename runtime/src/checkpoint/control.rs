@@ -6,13 +6,17 @@
 //! completed), so the pending maps stay tiny; ids increase by one; `completed <= triggered`;
 //! a shard acknowledges a checkpoint exactly once, after every sink of the shard prepared it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::checkpoint::CheckpointConfig;
 use crate::checkpoint::manifest::{self, Manifest, NamedBlob, ShardSnapshot};
+use crate::checkpoint::savepoint::{
+    self, SavepointManifest, SavepointMode, SavepointOutcome, SavepointRequest, StateFileRef,
+};
 use crate::element::CheckpointId;
 use crate::error::{JobError, OperatorError};
 use crate::state::snapshot::OperatorState;
@@ -56,6 +60,8 @@ pub struct CheckpointControl {
     /// Id of the final checkpoint once triggered (0 = not yet).
     final_id: AtomicU64,
     final_complete: AtomicBool,
+    /// Id of the savepoint the job stops with once it is complete (0 = none).
+    stop_after: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -69,6 +75,23 @@ struct Inner {
     acks: BTreeMap<u64, Vec<Option<ShardSnapshot>>>,
     drained: Vec<bool>,
     completed_count: u64,
+    /// Savepoints asked for and not yet triggered, oldest first.
+    savepoint_requests: VecDeque<SavepointRequest>,
+    /// The savepoint being taken (at most one: one checkpoint is in flight at a time).
+    savepoint: Option<SavepointInFlight>,
+    /// Every savepoint this run completed or failed to take.
+    savepoints: Vec<SavepointOutcome>,
+    /// When the coordinator last looked for a request file.
+    last_request_poll: Instant,
+}
+
+/// A savepoint whose checkpoint is in flight, and the state files its shards wrote so far.
+#[derive(Debug)]
+struct SavepointInFlight {
+    id: u64,
+    request: SavepointRequest,
+    state_files: Vec<StateFileRef>,
+    error: Option<String>,
 }
 
 impl CheckpointControl {
@@ -88,6 +111,7 @@ impl CheckpointControl {
             completed: AtomicU64::new(restored),
             final_id: AtomicU64::new(0),
             final_complete: AtomicBool::new(false),
+            stop_after: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 last_trigger: Instant::now(),
                 durations_us: Vec::new(),
@@ -95,6 +119,10 @@ impl CheckpointControl {
                 acks: BTreeMap::new(),
                 drained: vec![false; shards],
                 completed_count: 0,
+                savepoint_requests: VecDeque::new(),
+                savepoint: None,
+                savepoints: Vec::new(),
+                last_request_poll: Instant::now(),
             }),
         }
     }
@@ -149,6 +177,65 @@ impl CheckpointControl {
         self.lock().snapshots.clone()
     }
 
+    /// Asks for a savepoint: the coordinator triggers it at its next turn once no checkpoint
+    /// is in flight.
+    pub fn request_savepoint(&self, request: SavepointRequest) {
+        self.lock().savepoint_requests.push_back(request);
+    }
+
+    /// The directory of checkpoint `id`'s savepoint, when `id` is one.
+    pub fn savepoint_dir(&self, id: u64) -> Option<PathBuf> {
+        let inner = self.lock();
+        let savepoint = inner.savepoint.as_ref().filter(|s| s.id == id)?;
+        Some(savepoint.request.dir.clone())
+    }
+
+    /// A shard copied its state for savepoint `id` (or failed to).
+    pub fn record_savepoint_state(&self, id: u64, file: Result<StateFileRef, String>) {
+        let mut inner = self.lock();
+        let savepoint = inner
+            .savepoint
+            .as_mut()
+            .filter(|s| s.id == id)
+            .expect("state is recorded for the savepoint in flight");
+        match file {
+            Ok(file) => savepoint.state_files.push(file),
+            Err(e) => {
+                savepoint.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Every savepoint this run completed or failed to take, in order.
+    pub fn savepoints(&self) -> Vec<SavepointOutcome> {
+        self.lock().savepoints.clone()
+    }
+
+    /// The job ended: savepoints asked for and not complete become failed outcomes, so that
+    /// nobody waits for them.
+    pub fn fail_unserved(&self) {
+        let mut inner = self.lock();
+        let in_flight = inner.savepoint.take().map(|s| (s.id, s.request));
+        let queued: Vec<(u64, SavepointRequest)> =
+            inner.savepoint_requests.drain(..).map(|r| (0, r)).collect();
+        for (checkpoint, request) in in_flight.into_iter().chain(queued) {
+            inner.savepoints.push(SavepointOutcome {
+                checkpoint,
+                dir: request.dir,
+                mode: request.mode,
+                error: Some("the job ended before the savepoint was complete".into()),
+            });
+        }
+    }
+
+    /// The savepoint the job stops with, once it is complete.
+    pub fn stop_after(&self) -> Option<u64> {
+        match self.stop_after.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -197,7 +284,18 @@ impl CheckpointControl {
             }
             let per_shard: Vec<ShardSnapshot> = slots.iter().flatten().cloned().collect();
             let finished = triggered == self.final_id.load(Ordering::Acquire);
-            self.write_manifest(triggered, finished, per_shard)?;
+            self.write_manifest(triggered, finished, per_shard.clone())?;
+            if inner.savepoint.as_ref().is_some_and(|s| s.id == triggered) {
+                let taken = inner.savepoint.take().expect("checked");
+                let outcome = self.write_savepoint(taken, finished, per_shard);
+                if outcome.error.is_none() && outcome.mode == SavepointMode::Stop {
+                    self.stop_after.store(triggered, Ordering::Release);
+                }
+                if let Some(error) = &outcome.error {
+                    eprintln!("corestrom: savepoint {}: {error}", outcome.dir.display());
+                }
+                inner.savepoints.push(outcome);
+            }
             inner.acks.retain(|&id, _| id > triggered);
             inner.completed_count += 1;
             let duration = now.saturating_duration_since(inner.last_trigger);
@@ -208,8 +306,40 @@ impl CheckpointControl {
             }
             return Ok(true);
         }
-        if self.final_id.load(Ordering::Acquire) != 0 {
+        if self.final_id.load(Ordering::Acquire) != 0 || self.stop_after().is_some() {
             return Ok(false);
+        }
+        // Savepoint requests: from the API at once, from the request file once per interval
+        // (one stat per interval, never per record).
+        if now.duration_since(inner.last_request_poll) >= self.config.interval {
+            inner.last_request_poll = now;
+            match savepoint::take_request(&self.config.state_dir) {
+                Ok(Some(request)) => inner.savepoint_requests.push_back(request),
+                Ok(None) => {}
+                Err(e) => eprintln!("corestrom: ignoring a savepoint request: {e}"),
+            }
+        }
+        while let Some(request) = inner.savepoint_requests.pop_front() {
+            if request.dir.join(savepoint::SAVEPOINT_MANIFEST).exists() {
+                let error = format!("{} already holds a savepoint", request.dir.display());
+                eprintln!("corestrom: savepoint refused: {error}");
+                inner.savepoints.push(SavepointOutcome {
+                    checkpoint: 0,
+                    dir: request.dir,
+                    mode: request.mode,
+                    error: Some(error),
+                });
+                continue;
+            }
+            inner.last_trigger = now;
+            inner.savepoint = Some(SavepointInFlight {
+                id: triggered + 1,
+                request,
+                state_files: Vec::new(),
+                error: None,
+            });
+            self.triggered.store(triggered + 1, Ordering::Release);
+            return Ok(true);
         }
         // Every input ended: the final checkpoint commits what was written since the last one.
         if inner.drained.iter().all(|&d| d) {
@@ -224,6 +354,57 @@ impl CheckpointControl {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Writes the savepoint manifest of a completed checkpoint (its shards already wrote their
+    /// state files); the outcome says whether it worked.
+    fn write_savepoint(
+        &self,
+        taken: SavepointInFlight,
+        finished: bool,
+        mut per_shard: Vec<ShardSnapshot>,
+    ) -> SavepointOutcome {
+        let SavepointInFlight {
+            id,
+            request,
+            mut state_files,
+            error,
+        } = taken;
+        let keeps_state = per_shard.iter().any(|s| s.store.is_some());
+        for shard in &mut per_shard {
+            shard.store = None;
+        }
+        state_files.sort_by_key(|f| f.shard);
+        let mut error = error;
+        if error.is_none() && keeps_state && state_files.len() != self.shards {
+            error = Some(format!(
+                "{} of {} shards copied their state",
+                state_files.len(),
+                self.shards
+            ));
+        }
+        if error.is_none() {
+            let manifest = SavepointManifest {
+                checkpoint: Manifest {
+                    checkpoint: id,
+                    finished,
+                    shards: self.shards,
+                    max_key_groups: self.max_key_groups,
+                    created_ms: crate::time::wall_clock_ms(),
+                    per_shard,
+                },
+                state_files,
+            };
+            if let Err(e) = savepoint::write(&request.dir, &manifest) {
+                error = Some(e.to_string());
+            }
+        }
+        SavepointOutcome {
+            checkpoint: id,
+            dir: request.dir,
+            mode: request.mode,
+            error,
+        }
     }
 
     fn write_manifest(
@@ -590,6 +771,94 @@ mod tests {
             operators(&shard.take_ready()),
             vec![(2, vec![(7, 2), (8, 3)])],
             "ended operators stand with their final state"
+        );
+    }
+
+    /// A requested savepoint is the next checkpoint, triggered at once; its state files go
+    /// into its manifest when every shard acknowledged; with `Stop`, nothing is triggered
+    /// after it. A directory that already holds a savepoint is refused without a checkpoint.
+    #[test]
+    fn a_savepoint_is_the_next_checkpoint_and_stop_ends_triggering() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = CheckpointConfig::new(Duration::from_secs(3600), dir.path().join("state"));
+        let control = CheckpointControl::new(config, 2, 8, 5);
+        let target = dir.path().join("sp");
+        control.request_savepoint(SavepointRequest {
+            dir: target.clone(),
+            mode: SavepointMode::Stop,
+        });
+        assert!(control.coordinate(Instant::now()).expect("coordinate"));
+        assert_eq!(control.triggered(), 6, "at once, despite the long interval");
+        assert_eq!(control.savepoint_dir(6), Some(target.clone()));
+        assert_eq!(control.savepoint_dir(5), None);
+        for shard in 0..2 {
+            let groups = (shard as u32 * 4, shard as u32 * 4 + 4);
+            let file = savepoint::state_file::write(&target, shard, groups, &[]).expect("file");
+            control.record_savepoint_state(6, Ok(file));
+            control.acknowledge(
+                6,
+                ShardSnapshot {
+                    shard,
+                    key_groups: groups,
+                    store: Some(Default::default()),
+                    ..Default::default()
+                },
+            );
+        }
+        assert_eq!(control.stop_after(), None);
+        assert!(control.coordinate(Instant::now()).expect("complete"));
+        assert_eq!(control.completed(), 6);
+        assert_eq!(control.stop_after(), Some(6));
+        let written = savepoint::read(&target).expect("savepoint manifest");
+        assert_eq!(written.state_files.len(), 2);
+        assert!(
+            written
+                .checkpoint
+                .per_shard
+                .iter()
+                .all(|s| s.store.is_none())
+        );
+        let outcomes = control.savepoints();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].error, None);
+        assert_eq!(outcomes[0].checkpoint, 6);
+        // Stopped: neither the interval nor another request triggers anything.
+        control.request_savepoint(SavepointRequest {
+            dir: dir.path().join("sp2"),
+            mode: SavepointMode::Continue,
+        });
+        let later = Instant::now() + Duration::from_secs(7200);
+        assert!(!control.coordinate(later).expect("coordinate"));
+        assert_eq!(control.triggered(), 6);
+        control.fail_unserved();
+        let outcomes = control.savepoints();
+        assert_eq!(outcomes.len(), 2);
+        assert!(
+            outcomes[1]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("ended"))
+        );
+
+        let other = CheckpointControl::new(
+            CheckpointConfig::new(Duration::from_secs(3600), dir.path().join("state")),
+            2,
+            8,
+            0,
+        );
+        other.request_savepoint(SavepointRequest {
+            dir: target,
+            mode: SavepointMode::Continue,
+        });
+        assert!(!other.coordinate(Instant::now()).expect("coordinate"));
+        assert_eq!(other.triggered(), 0);
+        let refused = other.savepoints();
+        assert!(
+            refused[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("already holds")),
+            "{refused:?}"
         );
     }
 }

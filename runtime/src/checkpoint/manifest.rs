@@ -138,17 +138,27 @@ pub fn manifest_file_name(id: u64) -> String {
 /// Encodes a manifest as its file bytes.
 pub fn encode(manifest: &Manifest) -> Vec<u8> {
     let body = serde_json::to_vec_pretty(manifest).expect("a manifest always serializes");
-    let crc = crc32fast::hash(&body);
-    let mut bytes = format!("{MANIFEST_MAGIC} crc32={crc:08x} bytes={}\n", body.len()).into_bytes();
-    bytes.extend_from_slice(&body);
+    frame(MANIFEST_MAGIC, &body)
+}
+
+/// `magic crc32=XXXXXXXX bytes=N\n` followed by `body`: the self-checking framing of manifests
+/// (and of savepoint manifests, with their own magic).
+pub(crate) fn frame(magic: &str, body: &[u8]) -> Vec<u8> {
+    let crc = crc32fast::hash(body);
+    let mut bytes = format!("{magic} crc32={crc:08x} bytes={}\n", body.len()).into_bytes();
+    bytes.extend_from_slice(body);
     bytes
 }
 
-/// Decodes and verifies a manifest's file bytes; `path` only names the file in errors.
+/// The body of bytes framed by [`frame`] with `magic`, verified; `path` only names the file.
 ///
 /// # Errors
-/// `Corrupt` with the reason: header, length, crc or JSON.
-pub fn decode(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+/// `Corrupt` with the reason: header, length or crc.
+pub(crate) fn unframe<'a>(
+    path: &Path,
+    magic: &str,
+    bytes: &'a [u8],
+) -> Result<&'a [u8], ManifestError> {
     let corrupt = |reason: String| ManifestError::Corrupt {
         path: path.to_path_buf(),
         reason,
@@ -160,7 +170,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
     let header = std::str::from_utf8(&bytes[..newline])
         .map_err(|_| corrupt("header is not UTF-8".into()))?;
     let rest = header
-        .strip_prefix(MANIFEST_MAGIC)
+        .strip_prefix(magic)
         .ok_or_else(|| corrupt(format!("bad magic in header '{header}'")))?;
     let mut crc = None;
     let mut len = None;
@@ -177,7 +187,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
     };
     // Only the canonical rendering is accepted, so no bit of the header can flip unnoticed
     // (an upper-case hex digit would parse to the same crc).
-    if header != format!("{MANIFEST_MAGIC} crc32={crc:08x} bytes={len}") {
+    if header != format!("{magic} crc32={crc:08x} bytes={len}") {
         return Err(corrupt(format!(
             "header '{header}' is not in canonical form"
         )));
@@ -195,6 +205,19 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
             "crc32 mismatch: header {crc:08x}, body {actual:08x}"
         )));
     }
+    Ok(body)
+}
+
+/// Decodes and verifies a manifest's file bytes; `path` only names the file in errors.
+///
+/// # Errors
+/// `Corrupt` with the reason: header, length, crc or JSON.
+pub fn decode(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+    let corrupt = |reason: String| ManifestError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let body = unframe(path, MANIFEST_MAGIC, bytes)?;
     let manifest: Manifest =
         serde_json::from_slice(body).map_err(|e| corrupt(format!("body: {e}")))?;
     if manifest.per_shard.len() != manifest.shards {
@@ -205,6 +228,31 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Manifest, ManifestError> {
         )));
     }
     Ok(manifest)
+}
+
+/// Writes `bytes` as `dir/name` durably: temp file, fsync, rename, fsync of the directory. A
+/// failure leaves no file under the final name.
+///
+/// # Errors
+/// Any I/O failure, naming the path.
+pub(crate) fn write_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, ManifestError> {
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let temp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    {
+        let mut file = File::create(&temp).map_err(io(&temp))?;
+        file.write_all(bytes).map_err(io(&temp))?;
+        file.sync_all().map_err(io(&temp))?;
+    }
+    fs::rename(&temp, &path).map_err(io(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(path)
 }
 
 /// Writes `manifest` durably into `dir` (temp file, fsync, rename, fsync of the directory).

@@ -33,12 +33,16 @@
 //!    seek to their positions, each shard opens its store at the recorded position (cutting
 //!    what follows) and hands every stateful operator its key groups, sinks commit the recorded
 //!    transactions (idempotently) and discard anything staged or committed after them.
+//! 7. **Savepoints** (`savepoint`): a checkpoint taken on request whose state and positions
+//!    are also copied into a directory of their own; a job restored from it may have another
+//!    shard count (key-group ranges are reassigned, source splits stay).
 
 pub mod align;
 pub mod control;
 pub mod fault;
 pub mod manifest;
 pub mod restore;
+pub mod savepoint;
 pub mod state_store;
 
 use std::path::PathBuf;
@@ -67,6 +71,9 @@ pub struct CheckpointConfig {
     pub retained: usize,
     /// Aligned or not.
     pub guarantee: Guarantee,
+    /// Start from this savepoint when the state directory holds no checkpoint yet (a state
+    /// directory with checkpoints resumes from them: they descend from the savepoint).
+    pub from_savepoint: Option<PathBuf>,
 }
 
 impl CheckpointConfig {
@@ -77,6 +84,7 @@ impl CheckpointConfig {
             state_dir: state_dir.into(),
             retained: 3,
             guarantee: Guarantee::ExactlyOnce,
+            from_savepoint: None,
         }
     }
 

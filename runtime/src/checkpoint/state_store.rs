@@ -78,6 +78,27 @@ impl RestoredState {
     pub fn leftover(&self) -> Vec<String> {
         self.by_operator.values().map(|(n, _)| n.clone()).collect()
     }
+
+    /// Restored state from (node id, `node:name` key, key groups) triples (a savepoint's).
+    pub(crate) fn from_operators(operators: Vec<(u32, String, Vec<KeyGroupState>)>) -> Self {
+        RestoredState {
+            by_operator: operators
+                .into_iter()
+                .map(|(node, key, groups)| (node, (key, groups)))
+                .collect(),
+        }
+    }
+
+    /// The (node id, key, key groups) triples, by node id.
+    pub(crate) fn into_operators(self) -> Vec<(u32, String, Vec<KeyGroupState>)> {
+        let mut operators: Vec<_> = self
+            .by_operator
+            .into_iter()
+            .map(|(node, (key, groups))| (node, key, groups))
+            .collect();
+        operators.sort_by_key(|(node, _, _)| *node);
+        operators
+    }
 }
 
 /// A seal whose fsync failed, reported by the durability task to the shard loop.
@@ -279,6 +300,45 @@ impl ShardStateStore {
     }
 }
 
+impl ShardStateStore {
+    /// Writes restored state into a fresh store (a savepoint's key groups of this shard), in
+    /// the entry layout checkpoints use, so that the store holds it like state it checkpointed
+    /// itself: later checkpoints need not rewrite groups that did not change.
+    ///
+    /// # Errors
+    /// A store write failed.
+    pub async fn seed(&mut self, state: &[OperatorState]) -> Result<(), JobError> {
+        assert!(
+            self.chunks.borrow().is_empty(),
+            "only a fresh store is seeded"
+        );
+        let path = PathBuf::from(&*self.dir);
+        for operator in state {
+            for group in operator.groups.iter() {
+                let chunks = chunk(&group.bytes);
+                let count = chunks.len() as u32;
+                for (index, bytes) in chunks.iter().enumerate() {
+                    let namespace = (index as u32).to_le_bytes();
+                    let key = state_key(operator, group.key_group, &namespace);
+                    let value = if index == 0 {
+                        [count.to_le_bytes().as_slice(), bytes].concat()
+                    } else {
+                        bytes.to_vec()
+                    };
+                    self.store
+                        .put(key, &value)
+                        .await
+                        .map_err(|e| store_error("seeding", &path, e))?;
+                }
+                self.chunks
+                    .borrow_mut()
+                    .insert((operator.operator, group.key_group), count);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the task writing one checkpoint's state shares with the shard's store.
 struct PersistJob {
     store: Store,
@@ -372,6 +432,23 @@ impl PersistJob {
             .await
             .map_err(|e| format!("checkpoint {id}: sealing keyed state: {e}"))?;
         crate::checkpoint::fault::hit("state.after_fsync");
+        // A savepoint copies the state at the sealed position before the acknowledgement
+        // (see `savepoint`); a failed copy fails the savepoint, not the job.
+        if let Some(dir) = control.savepoint_dir(id) {
+            let store_dir = Path::new(&*self.dir);
+            let operators = &snapshot.store.as_ref().expect("set above").operators;
+            let (shard, groups) = (snapshot.shard, snapshot.key_groups);
+            let file = crate::checkpoint::savepoint::load::capture_shard_state(
+                &self.store,
+                store_dir,
+                operators,
+                &dir,
+                shard,
+                groups,
+            )
+            .await;
+            control.record_savepoint_state(id, file);
+        }
         control.acknowledge(id, snapshot);
         Ok(())
     }
@@ -392,7 +469,7 @@ fn chunk(bytes: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Reads every live entry back into operator state, checking the chunk structure.
-async fn read_all(
+pub(crate) async fn read_all(
     store: &Store,
     path: &Path,
     operators: &[(u32, String)],
