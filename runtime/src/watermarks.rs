@@ -12,7 +12,8 @@
 //!   produced a record yet holds the combined watermark back (it may still produce old records);
 //! - a split that produced no record for the idleness timeout (processing time, counted from
 //!   the reader's start or its last record) is idle: it does not hold the watermark back until
-//!   its next record; when every unfinished split is idle the reader is idle;
+//!   its next record; when every unfinished split is idle the reader is idle (after the
+//!   watermark of the split active last, which would have been alone for a moment);
 //! - a finished split (a bounded partition that reached its end) never holds it back; a
 //!   reader without splits (more shards than partitions) is idle;
 //! - the combined watermark never goes backwards (a split coming back from idleness behind the
@@ -164,7 +165,25 @@ impl SplitWatermarks {
                 self.combined = self.combined.max(w);
                 ReaderWatermark::At(self.combined)
             }
-            None if idle => ReaderWatermark::Idle,
+            // Every unfinished split is idle. Had their timeouts been checked one by one, the
+            // split active last would have been alone for a moment and its watermark emitted
+            // (Flink's multiplexer does that); the same happens here, one call before idle.
+            None if idle => {
+                let last_active = self
+                    .splits
+                    .iter()
+                    .filter(|s| !s.finished)
+                    .max_by_key(|s| (s.last_record_ns, s.max_timestamp))
+                    .map_or(NO_TIMESTAMP, |s| {
+                        self.strategy.watermark_after(s.max_timestamp)
+                    });
+                if last_active > self.combined {
+                    self.combined = last_active;
+                    ReaderWatermark::At(self.combined)
+                } else {
+                    ReaderWatermark::Idle
+                }
+            }
             // Every split finished: the highest watermark any split reached stands.
             None => {
                 let highest = self
@@ -262,7 +281,16 @@ mod tests {
                     .collect();
                 let expected = if live.is_empty() {
                     if (0..3).any(|s| !finished[s]) {
-                        ReaderWatermark::Idle
+                        let last_active = (0..3)
+                            .filter(|&s| !finished[s])
+                            .max_by_key(|&s| (last[s], max[s]))
+                            .map_or(NO_TIMESTAMP, |s| strategy.watermark_after(max[s]));
+                        if last_active > emitted {
+                            emitted = last_active;
+                            ReaderWatermark::At(emitted)
+                        } else {
+                            ReaderWatermark::Idle
+                        }
                     } else {
                         let highest = max.iter().map(|&m| strategy.watermark_after(m)).max().unwrap_or(NO_TIMESTAMP);
                         emitted = emitted.max(highest);

@@ -334,6 +334,54 @@ impl<D: Disk> VerifiedStore<D> {
         &self.recovered.report
     }
 
+    /// Every live entry under `prefix` at the verified position, read from disk with each
+    /// frame's crc checked, before anything is cut. Opening from an index file does not read
+    /// the frames it covers (recovery policy 3), so a caller that must know the state it will
+    /// restore is intact before it commits to a position reads it here.
+    ///
+    /// # Errors
+    /// [`StorageError::Corrupt`] naming the file and offset of a frame that fails its crc, or
+    /// [`StorageError::SegmentMissing`]; I/O errors.
+    pub async fn scan(&self, prefix: Prefix) -> Result<Vec<ScanEntry<D>>> {
+        let mut found = Vec::new();
+        self.recovered.index.scan(prefix, |op, kg, inner, loc| {
+            let (key, namespace) = decode_inner(inner);
+            found.push((
+                op,
+                kg,
+                Box::<[u8]>::from(key),
+                Box::<[u8]>::from(namespace),
+                loc,
+            ));
+        });
+        let mut out = Vec::with_capacity(found.len());
+        for (operator, key_group, key, namespace, loc) in found {
+            let name = self.disk.describe(&loc.segment.file_name());
+            let file = self
+                .recovered
+                .files
+                .get(&loc.segment)
+                .ok_or_else(|| StorageError::SegmentMissing { file: name.clone() })?;
+            let state_key = StateKey {
+                operator,
+                key_group,
+                key: &key,
+                namespace: &namespace,
+            };
+            let value = read_value(&**file, &name, loc, &state_key).await?;
+            out.push(ScanEntry {
+                operator,
+                key_group,
+                key,
+                namespace,
+                value: ValueRef {
+                    repr: Repr::Owned(value),
+                },
+            });
+        }
+        Ok(out)
+    }
+
     /// Makes the verified position the end of the store on disk and starts it there.
     ///
     /// # Errors

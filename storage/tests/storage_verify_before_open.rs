@@ -157,3 +157,57 @@ fn verify_changes_nothing_and_an_older_position_opens_after_a_newer_one_fails() 
         .join()
         .unwrap();
 }
+
+/// With an index file at the newer seal, verification at open does not read the frames the
+/// file covers, so a flipped byte in them passes `verify`; reading the state from the verified
+/// store (`VerifiedStore::scan`, every frame's crc) finds it, still before anything is cut, and
+/// the older position (whose own index file, if any, predates the damage) opens intact.
+#[test]
+fn verify_with_index_files_reads_values_before_cutting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let config = || StoreConfig {
+        index_files: IndexFilePolicy::EverySeal,
+        ..config()
+    };
+    LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let store = Store::create(&path, config()).await.unwrap();
+            let older = write_phase(&store, 1).await;
+            store.wait_index_file().await;
+            let newer = write_phase(&store, 2).await;
+            store.wait_index_file().await;
+            assert!(
+                store.index_files().contains(&newer.seq),
+                "an index file covers the newer seal"
+            );
+            drop(store);
+
+            corrupt_after(&path, &older, &newer);
+            let before = segment_files(&path);
+            let verified = Store::verify(&path, config(), &newer).await.unwrap();
+            assert!(
+                verified.report().index_file.is_some(),
+                "opened from the index file"
+            );
+            match verified.scan(Prefix::Operator(OperatorId(1))).await {
+                Err(StorageError::Corrupt { .. }) => {}
+                Err(other) => panic!("expected a corruption error, got {other}"),
+                Ok(_) => panic!("a flipped byte in a live value was read back"),
+            }
+            drop(verified);
+            assert_eq!(segment_files(&path), before, "a failed scan changed files");
+
+            let verified = Store::verify(&path, config(), &older).await.unwrap();
+            let entries = verified
+                .scan(Prefix::Operator(OperatorId(1)))
+                .await
+                .unwrap();
+            assert_eq!(entries.len(), ENTRIES as usize);
+            let (store, _) = verified.open().await.unwrap();
+            assert_phase(&store, 1).await;
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

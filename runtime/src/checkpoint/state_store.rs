@@ -32,7 +32,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corestrom_storage::{KeyGroup, OperatorId, Position, Prefix, StateKey, Store, StoreConfig};
+use corestrom_storage::{
+    KeyGroup, OperatorId, Position, Prefix, ScanEntry, StateKey, Store, StoreConfig,
+};
 
 use crate::checkpoint::CheckpointControl;
 use crate::checkpoint::manifest::{ShardSnapshot, StoreSnapshot, hex_decode, hex_encode};
@@ -139,7 +141,10 @@ pub struct VerifiedShardStore {
     dir: String,
     /// `None`: the job starts without a checkpoint and the store is created empty.
     verified: Option<(u64, Position, corestrom_storage::VerifiedStore)>,
-    operators: Vec<(u32, String)>,
+    /// The operators' state read back while verifying (every value's frame crc-checked).
+    restored: RestoredState,
+    /// Chunks per (operator, key group) of that state.
+    chunks: HashMap<(u32, u32), u32>,
 }
 
 impl VerifiedShardStore {
@@ -164,7 +169,8 @@ impl VerifiedShardStore {
                 path,
                 dir,
                 verified: None,
-                operators: Vec::new(),
+                restored: RestoredState::default(),
+                chunks: HashMap::new(),
             });
         };
         let corrupt = |e: &dyn std::fmt::Display| {
@@ -186,11 +192,18 @@ impl VerifiedShardStore {
             Err(e) if e.is_corruption() => return Err(corrupt(&e)),
             Err(e) => return Err(fatal("restoring", &e)),
         };
+        // Opening from an index file leaves the frames it covers unread; the state to restore
+        // is read (and crc-checked) now, so a corrupt value still sends the job to an older
+        // checkpoint instead of failing it after the cut.
+        let (restored, chunks) = read_all(&verified, &path, &operators)
+            .await
+            .map_err(|e| StoreVerifyError::Corrupt(e.to_string()))?;
         Ok(VerifiedShardStore {
             path,
             dir,
             verified: Some((checkpoint, position, verified)),
-            operators,
+            restored,
+            chunks,
         })
     }
 
@@ -199,8 +212,8 @@ impl VerifiedShardStore {
         self.verified.as_ref().map(|(_, _, v)| v.report())
     }
 
-    /// Opens the verified store (cutting what follows the position) and reads every stateful
-    /// operator's key groups back, or creates the store empty.
+    /// Opens the verified store (cutting what follows the position), handing back the state
+    /// read while verifying, or creates the store empty.
     ///
     /// # Errors
     /// I/O, or restored bytes that do not decode.
@@ -209,7 +222,8 @@ impl VerifiedShardStore {
             path,
             dir,
             verified,
-            operators,
+            restored,
+            chunks,
         } = self;
         let mut positions = VecDeque::new();
         let store = match verified {
@@ -226,7 +240,6 @@ impl VerifiedShardStore {
                 store
             }
         };
-        let (restored, chunks) = read_all(&store, &path, &operators).await?;
         let compactor = store.spawn_compactor(COMPACTION_PERIOD);
         Ok((
             ShardStateStore {
@@ -469,8 +482,29 @@ fn chunk(bytes: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Reads every live entry back into operator state, checking the chunk structure.
+/// A live entry read back from a shard's store.
+type StoreEntry = ScanEntry<corestrom_storage::disk::GlommioDisk>;
+
+/// What the state can be read back from: an open store, or one verified and not yet opened.
+pub(crate) trait ScanState {
+    /// Every live entry under `prefix`.
+    async fn scan_state(&self, prefix: Prefix) -> corestrom_storage::Result<Vec<StoreEntry>>;
+}
+
+impl ScanState for Store {
+    async fn scan_state(&self, prefix: Prefix) -> corestrom_storage::Result<Vec<StoreEntry>> {
+        self.scan(prefix).await
+    }
+}
+
+impl ScanState for corestrom_storage::VerifiedStore {
+    async fn scan_state(&self, prefix: Prefix) -> corestrom_storage::Result<Vec<StoreEntry>> {
+        self.scan(prefix).await
+    }
+}
+
 pub(crate) async fn read_all(
-    store: &Store,
+    store: &impl ScanState,
     path: &Path,
     operators: &[(u32, String)],
 ) -> Result<(RestoredState, HashMap<(u32, u32), u32>), JobError> {
@@ -480,7 +514,7 @@ pub(crate) async fn read_all(
     for (operator, key) in operators {
         let operator = *operator;
         let entries = store
-            .scan(Prefix::Operator(OperatorId(operator)))
+            .scan_state(Prefix::Operator(OperatorId(operator)))
             .await
             .map_err(|e| store_error("restoring", path, e))?;
         // (key group) -> (name, chunk index -> bytes)
