@@ -7,7 +7,7 @@
 #   plain (the default): the tests that use no Kafka transaction; transactional: those that do;
 #   all: both.
 # Each test's output goes to target/kafka-tests-BROKER/TEST.log and the brokers' output to
-# target/kafka-tests-BROKER/brokers/.
+# target/kafka-tests-BROKER/brokers/. TEST_TIMEOUT_S (default 600) bounds each test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 broker=${1:?usage: $0 noida-db|tansu [all|plain|transactional]}
@@ -58,7 +58,7 @@ passed=0 failed=0
 for t in "${tests[@]}"; do
   read -r package target name <<<"$t"
   started=$(date +%s)
-  if timeout 600 cargo test -q -p "$package" --test "$target" -- --exact "$name" --test-threads 1 \
+  if timeout "${TEST_TIMEOUT_S:-600}" cargo test -q -p "$package" --test "$target" -- --exact "$name" --test-threads 1 \
       >"$out/$name.log" 2>&1; then
     result=PASS passed=$((passed + 1))
   else
