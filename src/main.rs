@@ -677,7 +677,8 @@ fn run_one(args: &RunArgs, query: Query, output: &Output) -> Result<RunSummary> 
 }
 
 /// The Kafka results of `query`: exactly once with checkpoints (transactional ids from the
-/// query and topic, staged epochs under the state directory), at least once otherwise.
+/// query and topic, staged epochs under the state directory), at least once otherwise. The
+/// topic is created (one partition) if missing.
 #[cfg(feature = "kafka")]
 fn kafka_output(args: &RunArgs, query: Query) -> Result<Output> {
     use corestrom_bench::nexmark::kafka::KafkaResults;
@@ -695,8 +696,14 @@ fn kafka_output(args: &RunArgs, query: Query) -> Result<Output> {
         )),
         _ => None,
     };
+    let connection = corestrom::kafka::KafkaConnection::new(brokers.clone());
+    // Brokers that do not create topics on first use (tansu, Kafka with
+    // auto.create.topics.enable=false) would otherwise leave every record undelivered until the
+    // final flush times out. An existing topic is left as it is.
+    corestrom::kafka::admin::create_topic(&connection, &topic, 1)
+        .with_context(|| format!("creating the output topic '{topic}'"))?;
     Ok(Output::Kafka(KafkaResults {
-        connection: corestrom::kafka::KafkaConnection::new(brokers.clone()),
+        connection,
         topic,
         exactly_once,
     }))

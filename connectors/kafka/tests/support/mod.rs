@@ -1,9 +1,16 @@
 //! Test support: a Kafka-protocol broker for the test, and helpers to load and read topics.
 //!
 //! With `CORESTROM_KAFKA_BROKERS` set, tests use those brokers (a real Kafka cluster, say).
-//! Otherwise each test starts its own `noida-db` (PyPI, pinned by `scripts/setup-kafka.sh`,
-//! which is run if the binary is missing) on 127.0.0.1 with a fresh data directory and a free
-//! port, waits until it accepts connections, and kills it (by its pid) when dropped.
+//! Otherwise each test starts its own broker on 127.0.0.1 with a fresh data directory and a free
+//! port, waits until it accepts connections, and kills it (by its pid) when dropped. Which
+//! broker: `CORESTROM_TEST_BROKER`, one of
+//! - `noida-db` (the default): PyPI, pinned by `scripts/setup-kafka.sh`, which is run if the
+//!   binary is missing;
+//! - `tansu`: crates.io, pinned by `scripts/setup-tansu.sh` (run if the binary is missing; a
+//!   long build), with its SQLite storage engine in the data directory, so a restart keeps the
+//!   records (`CORESTROM_TANSU_STORAGE=memory` picks the in-memory engine instead).
+//!
+//! With `CORESTROM_TEST_BROKER_LOG=DIR` the broker's output goes to `DIR/<broker>-<port>.log`.
 
 #![allow(dead_code)]
 
@@ -20,12 +27,41 @@ use corestrom_kafka::rdkafka::{ClientConfig, Message, Offset, TopicPartitionList
 /// The environment variable that points the tests at existing brokers.
 pub const BROKERS_VAR: &str = "CORESTROM_KAFKA_BROKERS";
 
+/// The environment variable that picks the broker a test starts (`noida-db` or `tansu`).
+pub const BROKER_KIND_VAR: &str = "CORESTROM_TEST_BROKER";
+
+/// The Kafka-protocol brokers a test can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerKind {
+    NoidaDb,
+    Tansu,
+}
+
+impl BrokerKind {
+    /// The kind `CORESTROM_TEST_BROKER` names (noida-db when unset).
+    pub fn from_env() -> BrokerKind {
+        match std::env::var(BROKER_KIND_VAR).as_deref() {
+            Err(_) | Ok("") | Ok("noida-db") | Ok("noida") => BrokerKind::NoidaDb,
+            Ok("tansu") => BrokerKind::Tansu,
+            Ok(other) => panic!("{BROKER_KIND_VAR}={other}: expected noida-db or tansu"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerKind::NoidaDb => "noida-db",
+            BrokerKind::Tansu => "tansu",
+        }
+    }
+}
+
 /// A broker for one test.
 pub struct Broker {
     pub address: String,
     child: Option<Child>,
     _data: Option<tempfile::TempDir>,
     port: u16,
+    kind: BrokerKind,
 }
 
 /// The workspace root: the nearest directory above the crate holding the setup script (this
@@ -55,6 +91,19 @@ pub fn noida_db() -> PathBuf {
     path
 }
 
+/// The tansu binary, installed by its setup script if missing.
+pub fn tansu() -> PathBuf {
+    let path = workspace_root().join("target/tansu/bin/tansu");
+    if !path.exists() {
+        let status = Command::new(workspace_root().join("scripts/setup-tansu.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("running scripts/setup-tansu.sh");
+        assert!(status.success(), "scripts/setup-tansu.sh failed");
+    }
+    path
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -63,24 +112,27 @@ fn free_port() -> u16 {
 }
 
 impl Broker {
-    /// The configured brokers, or a fresh noida-db.
+    /// The configured brokers, or a fresh broker of the kind `CORESTROM_TEST_BROKER` names.
     pub fn start() -> Broker {
+        let kind = BrokerKind::from_env();
         if let Ok(address) = std::env::var(BROKERS_VAR) {
             return Broker {
                 address,
                 child: None,
                 _data: None,
                 port: 0,
+                kind,
             };
         }
         let data = tempfile::tempdir().expect("data dir");
         let port = free_port();
-        let child = spawn_noida(data.path(), port);
+        let child = spawn(kind, data.path(), port);
         let broker = Broker {
             address: format!("127.0.0.1:{port}"),
             child: Some(child),
             _data: Some(data),
             port,
+            kind,
         };
         broker.wait_until_up();
         broker
@@ -91,7 +143,8 @@ impl Broker {
         while TcpStream::connect(&self.address).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "noida-db did not listen on {} within 20 s",
+                "{} did not listen on {} within 20 s",
+                self.kind.name(),
                 self.address
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -131,26 +184,71 @@ impl Broker {
             .expect("local broker")
             .path()
             .to_path_buf();
-        self.child = Some(spawn_noida(&dir, self.port));
+        self.child = Some(spawn(self.kind, &dir, self.port));
         self.wait_until_up();
     }
 
     pub fn connection(&self) -> KafkaConnection {
         KafkaConnection::new(self.address.clone())
     }
+
+    /// Which broker this is (the kind asked for, also when the brokers are external).
+    pub fn kind(&self) -> BrokerKind {
+        self.kind
+    }
 }
 
-fn spawn_noida(dir: &std::path::Path, port: u16) -> Child {
-    Command::new(noida_db())
-        .args(["start", "--data-dir"])
-        .arg(dir)
-        .args(["--host", "127.0.0.1", "--only", "kafka", "--kafka-port"])
-        .arg(port.to_string())
+/// Where the broker's output goes: a log file under `CORESTROM_TEST_BROKER_LOG`, or nowhere.
+fn broker_output(kind: BrokerKind, port: u16) -> (Stdio, Stdio) {
+    let Ok(dir) = std::env::var("CORESTROM_TEST_BROKER_LOG") else {
+        return (Stdio::null(), Stdio::null());
+    };
+    std::fs::create_dir_all(&dir).expect("broker log dir");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(PathBuf::from(dir).join(format!("{}-{port}.log", kind.name())))
+        .expect("broker log");
+    (
+        Stdio::from(log.try_clone().expect("broker log")),
+        Stdio::from(log),
+    )
+}
+
+fn spawn(kind: BrokerKind, dir: &std::path::Path, port: u16) -> Child {
+    let (stdout, stderr) = broker_output(kind, port);
+    let mut command = match kind {
+        BrokerKind::NoidaDb => {
+            let mut command = Command::new(noida_db());
+            command
+                .args(["start", "--data-dir"])
+                .arg(dir)
+                .args(["--host", "127.0.0.1", "--only", "kafka", "--kafka-port"])
+                .arg(port.to_string());
+            command
+        }
+        BrokerKind::Tansu => {
+            let listener = format!("tcp://127.0.0.1:{port}");
+            // tansu's SQLite engine takes its file relative to the working directory.
+            let storage = match std::env::var("CORESTROM_TANSU_STORAGE").as_deref() {
+                Ok("memory") => "memory://tansu/",
+                _ => "sqlite://tansu.db",
+            };
+            let mut command = Command::new(tansu());
+            command
+                .current_dir(dir)
+                .args(["broker", "--listener-url", &listener])
+                .args(["--advertised-listener-url", &listener])
+                .args(["--storage-engine", storage]);
+            command
+        }
+    };
+    command
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
-        .expect("starting noida-db")
+        .unwrap_or_else(|e| panic!("starting {}: {e}", kind.name()))
 }
 
 impl Drop for Broker {
