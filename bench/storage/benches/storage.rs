@@ -9,7 +9,8 @@
 //! `STORAGE_BENCH_DIR` (the system temp dir), `STORAGE_BENCH_ONLY` (comma-separated subset of
 //! `throughput,seal,recovery`), `STORAGE_BENCH_ENGINES` (subset of `hashmap,corestrom,fjall`),
 //! `STORAGE_BENCH_INDEX_FILES` (`auto` or `never`: the stores' index-file policy in the
-//! throughput and seal runs), `STORAGE_BENCH_RECOVERY_ROUNDS` (3).
+//! throughput and seal runs), `STORAGE_BENCH_RECOVERY_ROUNDS` (3), `STORAGE_BENCH_COMPACTION_MS`
+//! (100: the compactor's period in the throughput runs; the runtime's shards use 1000).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::cell::{Cell, RefCell};
@@ -214,7 +215,9 @@ async fn throughput(base: &Path, keys: &Keys, ops: u64) {
                 ..store_config()
             };
             let store = Store::create(&dir, config).await.unwrap();
-            let compactor = compact.then(|| store.spawn_compactor(Duration::from_millis(100)));
+            let period_ms = env("STORAGE_BENCH_COMPACTION_MS", 100);
+            let compactor =
+                compact.then(|| store.spawn_compactor(Duration::from_millis(period_ms)));
             let mut engine = Corestrom(store.clone());
             let row = workload(&mut engine, keys, ops).await;
             if let Some(compactor) = compactor {
@@ -222,11 +225,11 @@ async fn throughput(base: &Path, keys: &Keys, ops: u64) {
             }
             let stats = store.stats();
             let name = if compact {
-                "corestrom-storage, compactor every 100 ms"
+                format!("corestrom-storage, compactor every {period_ms} ms")
             } else {
-                "corestrom-storage, no compaction"
+                "corestrom-storage, no compaction".to_string()
             };
-            print(name, fit, budget, row);
+            print(&name, fit, budget, row);
             eprintln!("{name} {fit}: {stats:?}");
             drop((engine, store));
         }
