@@ -18,12 +18,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use corestrom::prelude::*;
 use corestrom_bench::nexmark::{Event, GeneratorConfig, NexmarkSource};
-use support::{KillPlan, Rng, committed_lines, diff};
+use support::{KillPlan, Rng, child_job_command, committed_lines, diff};
 
 const JOB_VAR: &str = "CORESTROM_JOIN_JOB";
 const EVENTS: u64 = 60_000;
@@ -111,11 +110,7 @@ fn child_job() {
 }
 
 fn spawn_child(state: &Path, out: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child_job", "--nocapture", "--test-threads", "1"])
-        .env(JOB_VAR, format!("{}|{}", state.display(), out.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    child_job_command(JOB_VAR, state, out)
         .spawn()
         .expect("spawn child")
 }

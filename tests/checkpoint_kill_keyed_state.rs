@@ -26,7 +26,7 @@ use corestrom::runtime::checkpoint::manifest;
 use corestrom_bench::nexmark::{Bid, Event, GeneratorConfig, NexmarkSource};
 use corestrom_operators::state::{MapState, SnapshotHandle, VoidNamespace};
 use corestrom_storage::Position;
-use support::{KillPlan, Rng, committed_lines, corestrom, diff};
+use support::{KillPlan, Rng, child_job_command, committed_lines, corestrom, diff};
 
 const JOB_VAR: &str = "CORESTROM_KEYED_JOB";
 const EVENTS: u64 = 60_000;
@@ -160,14 +160,7 @@ fn spawn_child_with_stderr(state: &Path, out: &Path, stderr: Stdio) -> std::proc
 }
 
 fn child_command(state: &Path, out: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().expect("test binary"));
-    command
-        .args(["--exact", "child_job", "--nocapture", "--test-threads", "1"])
-        .env(JOB_VAR, format!("{}|{}", state.display(), out.display()))
-        .env_remove(CRASH_AT_VAR)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
+    child_job_command(JOB_VAR, state, out)
 }
 
 fn reference_outputs(dir: &Path) -> Vec<std::collections::HashMap<String, u32>> {

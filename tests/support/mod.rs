@@ -15,6 +15,20 @@ pub fn corestrom() -> Command {
     command
 }
 
+/// The child process of a kill harness: this test binary again, running only its `child_job`
+/// test, which runs the job when `var` is set to `STATE_DIR|OUT_DIR`. No crash point is armed
+/// and the child's output is discarded unless the caller redirects it.
+pub fn child_job_command(var: &str, state: &Path, out: &Path) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("test binary"));
+    command
+        .args(["--exact", "child_job", "--nocapture", "--test-threads", "1"])
+        .env(var, format!("{}|{}", state.display(), out.display()))
+        .env_remove("CORESTROM_CRASH_AT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
 /// The committed result of a FORMAT.md result directory: the multiset of lines of its visible
 /// `*.jsonl` files (hidden files are not part of the result).
 pub fn committed_lines(dir: &Path) -> HashMap<String, u32> {
