@@ -193,21 +193,11 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use corestrom_runtime::{Batch, Collector, NO_TIMESTAMP, Signal, TimeDomain};
+    use corestrom_runtime::{NO_TIMESTAMP, TimeDomain};
 
     use super::*;
 
-    struct Capture<T>(Rc<RefCell<Vec<Record<T>>>>);
-
-    impl<T: 'static> Collector<T> for Capture<T> {
-        fn push(&mut self, batch: &mut Batch<T>) -> OpResult {
-            self.0.borrow_mut().extend(batch.records.drain(..));
-            Ok(())
-        }
-        fn signal(&mut self, _signal: Signal) -> OpResult {
-            Ok(())
-        }
-    }
+    use crate::test_capture::Capture;
 
     /// Left records register a processing-time timer 5 ms later, right ones the same timer
     /// (deduplicated); right records with value 0 delete it. Timers emit (key, time).

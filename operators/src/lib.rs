@@ -130,3 +130,6 @@ pub mod prelude {
         SourcePoll, SourceReader, SplitContext, StableHash,
     };
 }
+
+#[cfg(test)]
+mod test_capture;

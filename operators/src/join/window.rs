@@ -525,21 +525,9 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use corestrom_runtime::{Batch, Collector, Signal};
-
     use super::*;
 
-    struct Capture<T>(Rc<RefCell<Vec<Record<T>>>>);
-
-    impl<T: 'static> Collector<T> for Capture<T> {
-        fn push(&mut self, batch: &mut Batch<T>) -> OpResult {
-            self.0.borrow_mut().extend(batch.records.drain(..));
-            Ok(())
-        }
-        fn signal(&mut self, _signal: Signal) -> OpResult {
-            Ok(())
-        }
-    }
+    use crate::test_capture::Capture;
 
     #[test]
     fn sliding_panes_store_each_record_once_and_are_dropped_after_their_last_window() {
